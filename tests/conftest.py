@@ -1,0 +1,33 @@
+"""Shared pytest fixtures: the real datasets beside the checkout, and a scratch workbench root per test."""
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _shared_root() -> Path:
+    from vlmfilm_wb.core import load_settings
+    return load_settings(ROOT).shared_datasets
+
+
+@pytest.fixture(scope='session')
+def shared_datasets() -> Path:
+    """`../shared/datasets` (settings `shared_datasets`); CI sets VLMFILM_WB_REQUIRE_SHARED=1 so a missing copy fails."""
+    p = _shared_root()
+    if not (p / 'xca_cimat80').is_dir():
+        msg = f'real datasets not found at {p}'
+        if os.environ.get('VLMFILM_WB_REQUIRE_SHARED') == '1': pytest.fail(msg)
+        pytest.skip(msg)
+    return p
+
+
+@pytest.fixture()
+def workbench(tmp_path, monkeypatch) -> Path:
+    """A scratch project root (data, cache, runs under tmp_path) so tests never touch the user's data/ or cache/."""
+    monkeypatch.setenv('VLMFILM_WB_DATA_ROOT', str(tmp_path / 'data'))
+    monkeypatch.setenv('VLMFILM_WB_CACHE_DIR', str(tmp_path / 'cache'))
+    monkeypatch.setenv('VLMFILM_WB_RUNS_DIR', str(tmp_path / 'cache' / 'runs'))
+    monkeypatch.setenv('VLMFILM_WB_SHARED_DATASETS', str(_shared_root()))
+    return tmp_path

@@ -38,7 +38,50 @@ def _data_summary(a):
     print(f"{name}: {root}")
     print(format_table(dataset_summary(name, a.data_root)))
 
-# %% ../nbs/90_cli.ipynb #1524a929
+# %% ../nbs/90_cli.ipynb #eae92351
+def _overrides(pairs) -> dict:
+    "`-p key value` pairs as a dict (values parsed later, strictly, against the config's types)."
+    return {k: v for k, v in (pairs or [])}
+
+def _profile_cfg(a):
+    from vlmfilm_wb.profiles import ProfileConfig
+    from vlmfilm_wb.core import override
+    kw = dict(profiler=a.backend, feature_mode=a.feature_mode, profile_scope=a.scope)
+    if a.model: kw['vlm_model_path'] = a.model
+    return override(ProfileConfig(), {**kw, **_overrides(a.param)})
+
+def _profiles_warm(a):
+    from vlmfilm_wb.store import warm_profiles, format_store_stats
+    st = warm_profiles(a.dataset, a.split, _profile_cfg(a), a.db, window=a.window, overlap=a.overlap, progress=not a.quiet)
+    print(format_store_stats(st))
+
+def _profiles_stats(a):
+    from vlmfilm_wb.store import ProfileStore, format_store_stats
+    print(format_store_stats(ProfileStore(a.db, readonly=True).stats()))
+
+# %% ../nbs/90_cli.ipynb #d0b4162b
+def _train(a):
+    from vlmfilm_wb.train import run_config, train
+    from vlmfilm_wb.core import load_settings, write_json, config_to_dict
+    import datetime
+    cfg = run_config(a.preset, _overrides(a.param))
+    out = Path(a.out) if a.out else load_settings().runs_dir/f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}_train_{cfg.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out/'params.json', dict(preset=a.preset, overrides=_overrides(a.param), config=config_to_dict(cfg)))
+    s = train(cfg, out, store=a.db, progress=not a.quiet)
+    v = s['val']
+    print(f"trained {s['steps']} steps in {s['train_seconds']:.0f} s ({s['patches_per_second']:.2f} patches/s); "
+          f"val Dice {v['dice']['mean']:.4f} clDice {v['cldice']['mean']:.4f} (step {v['step']}, {v['n_images']} images)")
+    print(f"checkpoint: {s['checkpoint']}")
+
+def _eval(a):
+    from vlmfilm_wb.evaluate import evaluate, format_summary
+    sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps, prob_map=a.prob_map).items() if v is not None}
+    s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
+                 save_png=not a.no_png, progress=not a.quiet)
+    print(format_summary(s)); print(f"outputs: {s['out_dir']}")
+
+# %% ../nbs/90_cli.ipynb #9b80b53c
 def build_parser() -> argparse.ArgumentParser:
     "The `vlmfilm-wb` argument parser."
     p = argparse.ArgumentParser(prog='vlmfilm-wb', description='vlmfilm_wb: vessel segmentation workbench')
@@ -55,12 +98,45 @@ def build_parser() -> argparse.ArgumentParser:
     x = d.add_parser('summary', help='images, sizes and vessel fraction per split (generates synthetic_xca if needed)')
     x.add_argument('name', nargs='?', default=None); x.add_argument('--data-root', default=None)
     x.set_defaults(fn=_data_summary)
+
+    pr = sub.add_parser('profiles', help='VLM/statistics profiles: warm the store, show its counters')
+    pr = pr.add_subparsers(dest='profiles_cmd', required=True)
+    x = pr.add_parser('warm', help='profile every image (or inference window) of a split into the store')
+    x.add_argument('--dataset', required=True); x.add_argument('--split', default='train')
+    x.add_argument('--backend', default='stats', help='stats | qwen | canned')
+    x.add_argument('--feature-mode', default='json', help='json | text_embed | vision | logits')
+    x.add_argument('--scope', default='image', help='image | patch (patch: the inference windows)')
+    x.add_argument('--model', default=None, help='Qwen2.5-VL folder or hub id (default: settings vlm_model_path)')
+    x.add_argument('--window', type=int, default=256); x.add_argument('--overlap', type=float, default=0.25)
+    x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='other ProfileConfig fields')
+    x.add_argument('--db', default=None, help='profile database (default: cache_dir/profiles.sqlite)')
+    x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_profiles_warm)
+    x = pr.add_parser('stats', help='entries, hits, misses and parse failures of the store')
+    x.add_argument('--db', default=None); x.set_defaults(fn=_profiles_stats)
+
+    x = sub.add_parser('train', help='train one run (a run preset plus -p overrides)')
+    x.add_argument('--preset', default='cpu', help='smoke | cpu | gpu')
+    x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='any RunConfig field')
+    x.add_argument('--out', default=None, help='run folder (default: runs_dir/<stamp>_train_<name>)')
+    x.add_argument('--db', default=None, help='profile database'); x.add_argument('-q', '--quiet', action='store_true')
+    x.set_defaults(fn=_train)
+
+    x = sub.add_parser('eval', help='evaluate a checkpoint: per-image CSV, summary JSON, prediction PNGs')
+    x.add_argument('checkpoint'); x.add_argument('--dataset', default=None, help="default: the checkpoint's dataset")
+    x.add_argument('--split', default='test'); x.add_argument('--out', default=None)
+    x.add_argument('--film-mode', default=None, help="test-time control: shuffle | null (default: as trained)")
+    x.add_argument('--sampler', default=None); x.add_argument('--steps', type=int, default=None)
+    x.add_argument('--prob-map', default=None, help='last_p1 | final_eval')
+    x.add_argument('--db', default=None); x.add_argument('--no-png', action='store_true')
+    x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
     return p
 
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `vlmfilm-wb` console script."
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    if not a.verbose:   # Lightning's own INFO lines (GPU available, tips) are noise on the command line
+        for n in ('lightning', 'lightning.pytorch', 'lightning.fabric'): logging.getLogger(n).setLevel(logging.WARNING)
     try:
         a.fn(a)
     except WorkbenchError as e:

@@ -31,22 +31,24 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'evaluate', 'format_summary']
 
-# %% ../nbs/13_evaluate.ipynb #2119d756
+# %% ../nbs/13_evaluate.ipynb #b3e03844
 def _png(a: np.ndarray) -> bytes:
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format='PNG'); return buf.getvalue()
 
 def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_dir: str|Path|None = None,
              film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, store=None,
-             save_png: bool = True, progress: bool = True, device=None) -> dict:
+             save_png: bool = True, progress: bool = True, device=None, junction_source: str|None = None,
+             limit: int|None = None) -> dict:
     "Evaluate checkpoint `ckpt` on `dataset/split`; writes per_image.csv, summary.json and PNGs; returns the summary."
     ckpt = Path(ckpt)
-    seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer)
+    seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler,
+                                               infer=infer, junction_source=junction_source)
     dataset = dataset or cfg.data.dataset
     ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
     tag = f"{Path(str(dataset)).name}_{split}" + (f"_{info['film_mode']}" if info['film_mode'] != info['trained_film_mode'] else '')
     out = Path(out_dir) if out_dir else ckpt.parent/f'eval_{tag}'
     rows, t0 = [], time.perf_counter()
-    for r in predict_split(seg, ds, progress=progress):
+    for r in predict_split(seg, ds, progress=progress, limit=limit):
         rows.append(dict(name=r['name'], **r['metrics'], seconds=r['seconds'], windows=r['windows'], nfe_per_window=r['nfe_per_window']))
         if save_png:
             atomic_write_bytes(out/'pred'/f"{r['name']}.png", _png(r['pred'].astype(np.uint8) * 255))
@@ -56,7 +58,7 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
     s = summarise(rows)
     summary = dict(checkpoint=str(ckpt), dataset=str(dataset), split=split, n_images=len(rows),
                    film_mode=info['film_mode'], trained_film_mode=info['trained_film_mode'],
-                   film_stages=cfg.model.film_stages, flow=cfg.flow.flow, sampler=cfg.sampler.sampler,
+                   film_stages=cfg.model.film_stages, gated_stages=info['gated_stages'], flow=cfg.flow.flow, sampler=cfg.sampler.sampler,
                    sample_steps=cfg.sampler.sample_steps, prob_map=cfg.sampler.prob_map,
                    nfe_per_window=rows[0]['nfe_per_window'] if rows else 0,
                    windows_per_image=float(np.mean([r['windows'] for r in rows])) if rows else 0.0,

@@ -89,7 +89,7 @@ def cfm_x1_estimate(x_t, t, v, sigma_min: float = 0.0):
     a = (1 - (1 - sigma_min) * tt) / (1 - sigma_min)
     return (x_t + a * v) / (a + tt)
 
-# %% ../nbs/10_flow.ipynb #c46a35aa
+# %% ../nbs/10_flow.ipynb #cb73831f
 def soft_dice_loss(p: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
     "1 − soft Dice per image, averaged over the batch; p and target (B, 1, H, W) in [0, 1]."
     inter = (p * target).flatten(1).sum(1)
@@ -102,21 +102,24 @@ def sample_t(n: int, cfg: FlowConfig, device=None, generator=None) -> torch.Tens
 
 def flow_loss(model, mask: torch.Tensor,           # (B, 1, H, W) {0, 1}
               image: torch.Tensor,                 # (B, 1, H, W)
-              cond: torch.Tensor|None, cfg: FlowConfig, generator=None, gate=None, gate_stages=None) -> dict:
+              cond: torch.Tensor|None, cfg: FlowConfig, generator=None, gate=None, gate_stages=None,
+              gate_fn: Callable|None = None) -> dict:
     "One flow-matching loss evaluation: dict(loss, bce|mse, dice, p_1 (detached), t)."
     B = mask.shape[0]
     t = sample_t(B, cfg, mask.device, generator)
     if cfg.flow == 'dfm':
         x_t = dfm_corrupt(mask, t, cfg.kappa, generator)
-        logits = model(2 * x_t - 1, t, image, cond=cond, gate=gate, gate_stages=gate_stages)
-        main = F.binary_cross_entropy_with_logits(logits.float(), mask.float())
-        p = torch.sigmoid(logits.float()); out = dict(bce=main)
+        inp, to_p = 2 * x_t - 1, lambda o: torch.sigmoid(o.float())
     else:
         x_0 = torch.randn(mask.shape, generator=generator, device=mask.device)
-        x_t, target = cfm_path(x_0, 2 * mask - 1, t, cfg.sigma_min)
-        v = model(x_t, t, image, cond=cond, gate=gate, gate_stages=gate_stages).float()
-        main = F.mse_loss(v, target)
-        p = ((cfm_x1_estimate(x_t, t, v, cfg.sigma_min) + 1) / 2).clamp(0, 1); out = dict(mse=main)
+        inp, target = cfm_path(x_0, 2 * mask - 1, t, cfg.sigma_min)
+        to_p = lambda o: ((cfm_x1_estimate(inp, t, o.float(), cfg.sigma_min) + 1) / 2).clamp(0, 1)
+    if gate_fn is not None:          # prediction-driven gate: a detached, ungated pass over the same x_t and t
+        with torch.no_grad(): gate = gate_fn(to_p(model(inp, t, image, cond=cond)))
+    o = model(inp, t, image, cond=cond, gate=gate, gate_stages=gate_stages).float()
+    p = to_p(o)
+    if cfg.flow == 'dfm': main = F.binary_cross_entropy_with_logits(o, mask.float()); out = dict(bce=main)
+    else: main = F.mse_loss(o, target); out = dict(mse=main)
     dice = soft_dice_loss(p, mask.float()) if cfg.dice_weight else torch.zeros((), device=mask.device)
     return dict(loss=main + cfg.dice_weight * dice, dice=dice, p_1=p.detach(), t=t, **out)
 

@@ -13,6 +13,7 @@
   (1 at initialisation) where `d` is the profile's difficulty feature. An optional spatial gate map `G` (junction
   gating) blends `x + G·(FiLM(x) − x)`.
 - `cond` is the condition encoder's output followed by the raw profile vector: (B, cond_dim + PROFILE_DIM).
+- The buffer `opt_steps` counts optimisation steps and travels with the weights (warm-ups depend on it).
 - `film_mode='off'` builds no heads and no encoder: parameter for parameter the plain UNet, the honest baseline.
   A FiLM model refuses to run without `cond`, so conditioning cannot silently switch off.
 - `FiLMRecorder` captures gamma/beta (and the feature change FiLM causes) per stage for visualisation."""
@@ -37,9 +38,9 @@ from .condition import ConditionEncoder, FILM_MODES
 __all__ = ['MODEL_PRESETS', 'ModelConfig', 'resolve_model_config', 'stage_table', 'TimeEmbedding', 'ResBlock', 'Attention',
            'FiLMHead', 'FiLMLayer', 'FiLMUNet', 'VesselFlowNet', 'count_parameters', 'FiLMRecorder']
 
-# %% ../nbs/09_model.ipynb #6bf9138c
+# %% ../nbs/09_model.ipynb #b1562306
 MODEL_PRESETS = {
-    'tiny':  dict(channels=[8, 16, 32], blocks=1, attn_levels=[2], time_dim=32, attn_head_dim=16),      # tests
+    'tiny':  dict(channels=[8, 16, 32, 64], blocks=1, attn_levels=[3], time_dim=32, attn_head_dim=16),  # tests
     'small': dict(channels=[16, 32, 64, 128], blocks=1, attn_levels=[3], time_dim=64, attn_head_dim=32),  # CPU
     'base':  dict(channels=[64, 128, 256, 512], blocks=2, attn_levels=[2, 3], time_dim=256, attn_head_dim=64),  # GPU
 }
@@ -232,7 +233,7 @@ class FiLMUNet(nn.Module):
             h = up(h)
         return self.out(h)[..., :H, :W]
 
-# %% ../nbs/09_model.ipynb #04395c40
+# %% ../nbs/09_model.ipynb #9f3db822
 class VesselFlowNet(nn.Module):
     "Condition encoder + FiLM UNet; `forward(x_t, t, image, cond=...)`, `encode(feats, emb) -> cond`."
     def __init__(self, cfg: ModelConfig):
@@ -240,6 +241,7 @@ class VesselFlowNet(nn.Module):
         self.cfg = c = resolve_model_config(cfg)
         self.encoder = ConditionEncoder(PROFILE_DIM, c.embed_dim, c.cond_dim, c.cond_hidden) if c.film_mode != 'off' else None
         self.unet = FiLMUNet(c)
+        self.register_buffer('opt_steps', torch.zeros((), dtype=torch.long))   # optimisation steps taken (saved)
 
     @property
     def has_film(self) -> bool: return self.encoder is not None

@@ -20,5 +20,9 @@ echo "== README.md rendered from nbs/index.ipynb"
 python tools/readme.py --check
 echo "== nbdev-test"
 nbdev-test --n-workers "${NBDEV_WORKERS:-2}" --timing
+if command -v chromium >/dev/null 2>&1; then
+  echo "== optional: the explorer in JupyterLab, headless Chromium screenshot"
+  python tools/screenshot_explorer.py --out cache/explorer_screenshot.png || echo "(optional explorer screenshot failed)"
+fi
 echo "== pytest"
 pytest -q "$@"

@@ -2,6 +2,24 @@
 
 Modules:
 
-- `vlmfilm_wb.core`: Settings, project paths, strict typed configs, atomic writes and the errors every module raises."""
+- `vlmfilm_wb.analysis`: The computations behind the experiment templates: sampler step curves, trajectory statistics, stage-ablation tables with paired comparisons.
+- `vlmfilm_wb.cli`: The `vlmfilm-wb` console script: one entry point for data, profiles, training, evaluation and runs.
+- `vlmfilm_wb.condition`: From profiles to the condition vector: the batch-independent `ConditionEncoder` and the FiLM modes on/off/shuffle/null.
+- `vlmfilm_wb.core`: Settings, project paths, strict typed configs, atomic writes and the errors every module raises.
+- `vlmfilm_wb.data`: Vessel datasets on disk: reading, checks, training patches with augmentation, and the dataset registry.
+- `vlmfilm_wb.evaluate`: Evaluate a checkpoint on a split: per-image CSV, summary JSON with means, pooled scores and 95 % CIs, prediction PNGs.
+- `vlmfilm_wb.flow`: Flow matching for masks: binary discrete flow matching (DFM) and continuous flow matching (CFM), their losses, and seeded samplers.
+- `vlmfilm_wb.infer`: Whole-image inference: sampling inside Gaussian-blended sliding windows, one `Segmenter` for validation and evaluation alike.
+- `vlmfilm_wb.junction`: Junction-aware FiLM gating: find vessel bifurcations in a probability map and switch FiLM off around them.
+- `vlmfilm_wb.metrics`: Overlap scores, clDice, Betti-number errors, pooled scores and bootstrap confidence intervals for binary vessel masks.
+- `vlmfilm_wb.model`: The FiLM UNet: time-conditioned residual blocks, FiLM heads on chosen decoder stages, named presets, and a gamma/beta recorder.
+- `vlmfilm_wb.profiles`: The image profile a VLM is asked for: schema, a parser that never raises, the feature vector, and the profiler interface.
+- `vlmfilm_wb.qwen`: The Qwen2.5-VL profiler backend: lazy loading, pinned greedy batched generation, four feature modes, and a tiny random checkpoint for tests.
+- `vlmfilm_wb.runs`: Experiments as one command: run folders, papermill execution of templates, sweeps, and one table of every run.
+- `vlmfilm_wb.stats`: The offline `stats` profiler: deterministic image statistics mapped onto the profile schema.
+- `vlmfilm_wb.store`: The content-addressed profile store (SQLite, WAL), the profile service that fills it, and the one profile-scope rule.
+- `vlmfilm_wb.synthetic`: A seeded procedural X-ray coronary angiogram generator with exact masks: the embedded `synthetic_xca` dataset.
+- `vlmfilm_wb.train`: One config dataclass, a Lightning module and data module, `train()` for a whole run, and checkpoints that reload exactly.
+- `vlmfilm_wb.viz`: Figures for runs (loss curves, predictions, trajectories, FiLM parameters) and the interactive explorer."""
 
 __version__ = "0.1.0"

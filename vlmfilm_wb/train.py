@@ -1,7 +1,7 @@
 """One config dataclass, a Lightning module and data module, `train()` for a whole run, and checkpoints that reload exactly.
 
 A run is described by one `RunConfig` (data, profile, model, flow, sampler, inference and training sections; named
-presets `smoke`, `cpu`, `gpu`). `train(cfg, out_dir)`:
+presets `smoke`, `demo`, `cpu`, `gpu`). `train(cfg, out_dir)`:
 
 1. seeds everything, resolves the dataset and (for FiLM modes that use profiles) **precomputes the profiles of the
    train and validation images** into the profile store, so no profiler runs inside the training loop;
@@ -48,7 +48,7 @@ __all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'DataConfig'
            'train', 'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model',
            'segmenter_from_checkpoint']
 
-# %% ../nbs/12_train.ipynb #ebaab80e
+# %% ../nbs/12_train.ipynb #1f1616a9
 @dataclass
 class DataConfig:
     "Which data and how training patches are drawn."
@@ -105,8 +105,10 @@ class RunConfig:
 
 RUN_PRESETS: dict[str, dict] = {
     # seconds on a CPU: tests, notebook smoke runs
-    'smoke': dict(preset='tiny', patch_size=64, batch_size=2, max_steps=4, val_every=4, val_limit=2, window=64,
-                  sample_steps=2, log_every=1, **{'train.warmup_steps': 1}, cond_dim=32, cond_hidden=32, film_hidden=16),
+    'smoke': dict(preset='tiny', patch_size=64, batch_size=2, max_steps=4, val_every=4, val_limit=2, window=128,
+                  sw_batch_size=9, sample_steps=2, log_every=1, **{'train.warmup_steps': 1}, cond_dim=32, cond_hidden=32, film_hidden=16),
+    # the README's main job: a few minutes on a 2-core CPU
+    'demo': dict(preset='small', patch_size=256, batch_size=4, max_steps=150, val_every=150, sample_steps=4),
     # ~25 minutes on a 2-core CPU
     'cpu': dict(preset='small', patch_size=256, batch_size=4, max_steps=1000, val_every=250, sample_steps=4),
     # one GPU

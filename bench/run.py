@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""vlmfilm_wb benchmarks: one command, a printed table, and rows appended to BENCHMARKS.md with the machine named.
+
+    .venv/bin/python bench/run.py                      # everything (about 30-40 minutes on a 2-core CPU)
+    .venv/bin/python bench/run.py --only train store   # some sections
+    .venv/bin/python bench/run.py --checkpoint cache/runs/<run>/model.ckpt   # + quality against sampler steps
+
+Every case runs in its own subprocess, so its peak memory (max RSS on CPU, torch.cuda.max_memory_allocated on a
+GPU) is its own. Ratios (FiLM overhead, each speed switch) are measured side by side in the same invocation.
+Not part of the test suite.
+"""
+from __future__ import annotations
+import argparse, json, os, platform, resource, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------------------------------- the cases
+def _peak() -> dict:
+    import torch
+    out = dict(peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if torch.cuda.is_available(): out['peak_cuda_mb'] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def case_train(preset='small', film='on', batch=8, steps=12, warmup=3, patch=256, channels_last=False, compile=False,
+               workers=0, scope='image', attn='default', basicunet=False, threads=0, precision='32-true'):
+    """Training throughput (patches/s) of the real Lightning loop on synthetic_xca, after `warmup` steps."""
+    import torch, lightning as L
+    from contextlib import nullcontext
+    from vlmfilm_wb.train import run_config, FlowSegModule, VesselDataModule, build_conditioner, precompute_profiles
+    from vlmfilm_wb.core import config_to_dict
+    if threads: torch.set_num_threads(threads)
+    cfg = run_config('cpu', preset=preset, film_mode=film, film_stages=[] if film == 'off' else [0, 1, 2, 3], batch_size=batch,
+                     patch_size=patch, max_steps=steps, channels_last=channels_last, num_workers=workers,
+                     profile_scope=scope, val_every=10**6, precision=precision)
+    times = []
+    class T(L.Callback):
+        def on_train_batch_start(self, *a): self.t = time.perf_counter()
+        def on_train_batch_end(self, *a):
+            if torch.cuda.is_available(): torch.cuda.synchronize()
+            times.append(time.perf_counter() - self.t)
+    store = Path(tempfile.mkdtemp())/'p.sqlite'
+    if basicunet:
+        return _basicunet(batch, steps, warmup, patch)
+    mod = FlowSegModule(config_to_dict(cfg), str(store)); dm = VesselDataModule(cfg); mod.dm = dm
+    cond, svc, _ = build_conditioner(cfg, str(store), cfg.model.film_mode); mod.conditioner, mod.service = cond, svc
+    precompute_profiles(cfg, dm, svc, progress=False)
+    if compile: mod.net = torch.compile(mod.net)
+    from torch.nn.attention import sdpa_kernel, SDPBackend
+    ctx = sdpa_kernel(SDPBackend.MATH) if attn == 'math' else nullcontext()
+    tr = L.Trainer(max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, callbacks=[T()], precision=precision,
+                   accelerator='auto', devices=1)
+    dm.val_dataloader = lambda: []
+    with ctx: tr.fit(mod, datamodule=dm)
+    ts = times[warmup:]
+    return dict(patches_per_s=batch / statistics.median(ts), step_ms=1000 * statistics.median(ts), steps_timed=len(ts),
+                params_m=sum(p.numel() for p in mod.net.parameters()) / 1e6, **_peak())
+
+
+def _basicunet(batch, steps, warmup, patch):
+    """The reference the issue quotes: a plain supervised MONAI BasicUNet step (Dice+BCE, Adam 1e-3)."""
+    import torch
+    from monai.networks.nets import BasicUNet
+    from monai.losses import DiceCELoss
+    net = BasicUNet(spatial_dims=2, in_channels=1, out_channels=1)
+    opt, loss_fn = torch.optim.Adam(net.parameters(), 1e-3), DiceCELoss(sigmoid=True)
+    x, y = torch.randn(batch, 1, patch, patch), (torch.rand(batch, 1, patch, patch) < 0.1).float()
+    ts = []
+    for i in range(steps):
+        t = time.perf_counter(); opt.zero_grad(); loss_fn(net(x), y).backward(); opt.step(); ts.append(time.perf_counter() - t)
+    ts = ts[warmup:]
+    return dict(patches_per_s=batch / statistics.median(ts), step_ms=1000 * statistics.median(ts), steps_timed=len(ts),
+                params_m=sum(p.numel() for p in net.parameters()) / 1e6, **_peak())
+
+
+def case_sample(preset='small', size=300, sampler='euler', steps=(1, 2, 4, 8, 16, 32, 50), sw_batch=4, checkpoint=''):
+    """Seconds and network evaluations per whole image (sliding windows 256, overlap 0.25)."""
+    import numpy as np, torch
+    from vlmfilm_wb.model import VesselFlowNet, ModelConfig
+    from vlmfilm_wb.condition import Conditioner
+    from vlmfilm_wb.flow import FlowConfig, SamplerConfig
+    from vlmfilm_wb.infer import Segmenter, InferConfig
+    from vlmfilm_wb.data import normalise_image
+    torch.manual_seed(0)
+    net = VesselFlowNet(ModelConfig(preset=preset, film_mode='null')).eval()
+    class Src:
+        def __len__(self): return 1
+    img = torch.from_numpy(normalise_image(np.random.default_rng(0).integers(0, 255, (size, size), dtype=np.uint8)))[None]
+    out = []
+    for s in steps:
+        seg = Segmenter(net, Conditioner('null', 'image'), FlowConfig(), SamplerConfig(sampler=sampler, sample_steps=s),
+                        InferConfig(sw_batch_size=sw_batch))
+        seg.predict(dict(image=img, index=0, name='warm'), Src())
+        t = time.perf_counter(); r = seg.predict(dict(image=img, index=0, name='b'), Src()); dt = time.perf_counter() - t
+        out.append(dict(steps=s, seconds=dt, nfe_per_window=r['nfe_per_window'], windows=r['windows']))
+    return dict(rows=out, **_peak())
+
+
+def case_store(n_entries=2000, lookups=2000):
+    """Store lookup latency (warm, SQLite path and in-process memo) and stats-profiler images/s on 300x300 images."""
+    import numpy as np
+    from vlmfilm_wb.profiles import ProfileConfig, ProfileResult, DEFAULT_PROFILE
+    from vlmfilm_wb.store import ProfileStore, ProfileService, profile_key, pixel_hash
+    from vlmfilm_wb.stats import StatsProfiler
+    from vlmfilm_wb.synthetic import synth_xca
+    d = Path(tempfile.mkdtemp())
+    st = ProfileStore(d/'p.sqlite')
+    keys = [profile_key(f'px{i}', 'fp') for i in range(n_entries)]
+    for i in range(0, n_entries, 500):
+        st.put_many([(k, 'px', 'fp', ProfileResult(DEFAULT_PROFILE, 'raw')) for k in keys[i:i + 500]])
+    rng = np.random.default_rng(0)
+    for k in rng.choice(keys, 200): st.get(k)                                    # warm the page cache
+    lat = []
+    for k in rng.choice(keys, lookups):
+        t = time.perf_counter(); st.get(k); lat.append(time.perf_counter() - t)
+    imgs = [synth_xca(i, 300, 0.5)[0] for i in range(24)]
+    sp = StatsProfiler()
+    t = time.perf_counter(); sp.profile(imgs); stats_ips = len(imgs) / (time.perf_counter() - t)
+    svc = ProfileService(ProfileConfig(), d/'s.sqlite'); svc.results(imgs)
+    svc_lat = []
+    for i in range(300):
+        t = time.perf_counter(); svc.results([imgs[i % len(imgs)]]); svc_lat.append(time.perf_counter() - t)
+    svc2 = ProfileService(ProfileConfig(), d/'s.sqlite', memo_size=0)
+    sql_lat = []
+    for i in range(300):
+        t = time.perf_counter(); svc2.results([imgs[i % len(imgs)]]); sql_lat.append(time.perf_counter() - t)
+    q = lambda v, p: 1000 * float(np.percentile(v, p))
+    return dict(lookup_median_ms=q(lat, 50), lookup_p95_ms=q(lat, 95), service_memo_median_ms=q(svc_lat, 50),
+                service_memo_p95_ms=q(svc_lat, 95), service_sqlite_median_ms=q(sql_lat, 50), service_sqlite_p95_ms=q(sql_lat, 95),
+                stats_images_per_s=stats_ips, **_peak())
+
+
+def case_qwen(mode='json', n=8, size=300, max_new_tokens=96):
+    """Tiny random Qwen2.5-VL profiles/s through the real transformers path (300x300 images, default pixel budget)."""
+    import numpy as np
+    from vlmfilm_wb.qwen import build_tiny_qwen, QwenProfiler
+    from vlmfilm_wb.profiles import ProfileConfig
+    from vlmfilm_wb.synthetic import synth_xca
+    d = build_tiny_qwen(Path(tempfile.mkdtemp())/'tiny')
+    prof = QwenProfiler(ProfileConfig(profiler='qwen', vlm_model_path=str(d), feature_mode=mode, max_new_tokens=max_new_tokens))
+    imgs = [synth_xca(i, size, 0.5)[0] for i in range(n)]
+    prof.profile(imgs[:2])
+    t = time.perf_counter(); rs = prof.profile(imgs); dt = time.perf_counter() - t
+    return dict(profiles_per_s=n / dt, parse_failure_rate=float(np.mean([r.parse_attempted and not r.profile.parsed for r in rs])), **_peak())
+
+
+def case_quality(checkpoint, split='test', steps=(1, 2, 4, 8, 16), samplers=('euler', 'heun')):
+    """Dice of a trained checkpoint against sampler steps on a split (both probability maps)."""
+    from vlmfilm_wb.train import segmenter_from_checkpoint
+    from vlmfilm_wb.data import VesselImages, resolve_dataset
+    from vlmfilm_wb.analysis import sampler_curve
+    seg, cfg, info = segmenter_from_checkpoint(checkpoint)
+    ds = VesselImages(resolve_dataset(cfg.data.dataset), split)
+    t = time.perf_counter()
+    rows = sampler_curve(seg, ds, steps, samplers)
+    return dict(rows=[{k: v for k, v in r.items() if k != 'dice_per_image'} for r in rows], seconds=time.perf_counter() - t,
+                dataset=cfg.data.dataset, split=split, **_peak())
+
+
+CASES = dict(train=case_train, sample=case_sample, store=case_store, qwen=case_qwen, quality=case_quality)
+
+
+# ----------------------------------------------------------------------------------------------------- the driver
+def run_case(name, **kw) -> dict:
+    "Run one case in a fresh subprocess; returns its JSON result."
+    cmd = [sys.executable, __file__, '--case', name, '--kwargs', json.dumps(kw)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    line = [l for l in r.stdout.splitlines() if l.startswith('RESULT ')]
+    if r.returncode or not line:
+        print(r.stderr[-3000:], file=sys.stderr); return dict(error=r.stderr[-500:])
+    return json.loads(line[-1][7:])
+
+
+def machine() -> str:
+    import torch
+    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
+    return f"{os.cpu_count()}-core {cpu}, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {dev}, torch {torch.__version__}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--case'); ap.add_argument('--kwargs', default='{}')
+    ap.add_argument('--only', nargs='*', default=['train', 'switches', 'sample', 'store', 'qwen', 'quality'])
+    ap.add_argument('--checkpoint', default='', help='a trained checkpoint for the quality-against-steps section')
+    ap.add_argument('--quick', action='store_true', help='fewer steps and step counts (a quick look, not for BENCHMARKS.md)')
+    ap.add_argument('--out', default=str(ROOT/'BENCHMARKS.md'))
+    a = ap.parse_args()
+    if a.case:
+        res = CASES[a.case](**json.loads(a.kwargs)); print('RESULT ' + json.dumps(res)); return
+    mach, stamp = machine(), time.strftime('%Y-%m-%d')
+    rows, notes = [], []
+    def add(section, what, value, unit, extra=''):
+        rows.append((section, what, value, unit, extra)); print(f"{section:10s} {what:58s} {value:>10} {unit:12s} {extra}", flush=True)
+    steps = 8 if a.quick else 14
+    if 'train' in a.only:
+        res = {}
+        for preset in ('tiny', 'small', 'base'):
+            for film in ('on', 'off'):
+                if preset == 'base' and a.quick: continue
+                r = run_case('train', preset=preset, film=film, batch=8, steps=steps if preset != 'base' else 6, warmup=3 if preset != 'base' else 2)
+                res[(preset, film)] = r
+                if 'error' not in r:
+                    add('train', f'{preset} DFM 256x256 batch 8, FiLM {film}', f"{r['patches_per_s']:.2f}", 'patches/s',
+                        f"{r['params_m']:.2f}M params, peak RSS {r['peak_rss_mb']:.0f} MB")
+            on, off = res.get((preset, 'on'), {}), res.get((preset, 'off'), {})
+            if 'step_ms' in on and 'step_ms' in off:
+                add('train', f'{preset} FiLM overhead (step time on/off − 1)', f"{100 * (on['step_ms'] / off['step_ms'] - 1):+.1f}", '%')
+        for film in ('on', 'off'):
+            r = run_case('train', preset='small', film=film, batch=4, steps=steps + 6, warmup=4)
+            if 'error' not in r: add('train', f'small DFM 256x256 batch 4, FiLM {film} (target >= 1.6)', f"{r['patches_per_s']:.2f}", 'patches/s',
+                                      f"peak RSS {r['peak_rss_mb']:.0f} MB")
+        r = run_case('train', basicunet=True, batch=4, steps=steps, warmup=3)
+        if 'error' not in r: add('train', 'reference: MONAI BasicUNet supervised, batch 4', f"{r['patches_per_s']:.2f}", 'patches/s',
+                                  f"{r['params_m']:.2f}M params, peak RSS {r['peak_rss_mb']:.0f} MB")
+    if 'switches' in a.only:
+        base = run_case('train', preset='small', film='on', batch=4, steps=steps, warmup=3)
+        for label, kw in [('channels_last', dict(channels_last=True)), ('attention: math kernel instead of fused SDPA', dict(attn='math')),
+                          ('profiles computed in the loop (scope patch) instead of precomputed', dict(scope='patch')),
+                          ('DataLoader with 2 workers instead of 0', dict(workers=2)),
+                          ('torch.compile', dict(compile=True))]:
+            if a.quick and 'compile' in label: continue
+            r = run_case('train', preset='small', film='on', batch=4, steps=steps + (6 if 'compile' in label else 0),
+                         warmup=3 + (4 if 'compile' in label else 0), **kw)
+            if 'error' not in r and 'error' not in base:
+                add('switch', f'small batch 4: {label}', f"{base['step_ms'] / r['step_ms']:.2f}", 'x speed',
+                    f"{r['patches_per_s']:.2f} vs {base['patches_per_s']:.2f} patches/s")
+    if 'sample' in a.only:
+        st = (1, 4, 8) if a.quick else (1, 2, 4, 8, 16, 32, 50)
+        for size in (300, 512):
+            for smp in ('euler', 'heun'):
+                r = run_case('sample', size=size, sampler=smp, steps=list(st))
+                for row in r.get('rows', []):
+                    add('sample', f'small {size}x{size} {smp} {row["steps"]} steps ({row["windows"]} windows)', f"{row['seconds']:.2f}",
+                        's/image', f"{row['nfe_per_window']} NFE/window, peak RSS {r['peak_rss_mb']:.0f} MB")
+        for sw in (1, 4):
+            r = run_case('sample', size=512, sampler='euler', steps=[4], sw_batch=sw)
+            if 'rows' in r: add('switch', f'sliding windows, 512x512 euler 4 steps: {sw} window(s) per call', f"{r['rows'][0]['seconds']:.2f}", 's/image')
+    if 'store' in a.only:
+        r = run_case('store')
+        if 'error' not in r:
+            add('store', 'SQLite lookup, warm (median / p95) (target <= 1 ms)', f"{r['lookup_median_ms']:.3f}", 'ms', f"p95 {r['lookup_p95_ms']:.3f} ms")
+            add('store', 'service lookup incl. pixel hash, via SQLite (median / p95)', f"{r['service_sqlite_median_ms']:.3f}", 'ms', f"p95 {r['service_sqlite_p95_ms']:.3f} ms")
+            add('store', 'service lookup incl. pixel hash, in-process memo', f"{r['service_memo_median_ms']:.3f}", 'ms', f"p95 {r['service_memo_p95_ms']:.3f} ms")
+            add('store', 'stats profiler, 300x300 images', f"{r['stats_images_per_s']:.1f}", 'images/s', f"peak RSS {r['peak_rss_mb']:.0f} MB")
+    if 'qwen' in a.only:
+        for mode in ('json', 'text_embed', 'vision', 'logits'):
+            r = run_case('qwen', mode=mode)
+            if 'error' not in r: add('qwen', f'tiny Qwen2.5-VL, {mode}, 300x300, batch 8', f"{r['profiles_per_s']:.1f}", 'profiles/s',
+                                      f"parse failures {100 * r['parse_failure_rate']:.0f} %, peak RSS {r['peak_rss_mb']:.0f} MB")
+    if 'quality' in a.only and a.checkpoint:
+        for split in ('val', 'test'):
+            r = run_case('quality', checkpoint=a.checkpoint, split=split, steps=[1, 2, 4, 8] if a.quick else [1, 2, 4, 8, 16])
+            for row in r.get('rows', []):
+                add('quality', f"{r['dataset']} {split} {row['sampler']} {row['steps']} steps, {row['prob_map']}", f"{row['dice']:.4f}", 'Dice',
+                    f"{row['nfe']} NFE/window, clDice {row['cldice']:.4f}, Betti-0 err {row['betti0_error']:.2f}")
+    if a.quick: print('(--quick: not written to BENCHMARKS.md)'); return
+    out = Path(a.out)
+    head = '' if out.exists() else ('# Benchmarks\n\nRows are appended by `python bench/run.py`; each block names its machine. '
+                                    'Ratios compare cases measured side by side in the same block.\n')
+    block = [f"\n## {stamp}: {mach}\n", f"command: `python bench/run.py {' '.join(sys.argv[1:])}`\n",
+             '| section | case | value | unit | notes |', '|---|---|---|---|---|'] + [f'| {s} | {w} | {v} | {u} | {e} |' for s, w, v, u, e in rows]
+    with open(out, 'a', encoding='utf-8') as f: f.write(head + '\n'.join(block) + '\n')
+    print(f'appended {len(rows)} rows to {out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -21,7 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 # %% auto #0
 __all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError', 'CheckpointError',
-           'find_project_root', 'Settings', 'load_settings', 'resolve_device', 'atomic_write_bytes',
+           'find_project_root', 'Settings', 'load_settings', 'resolve_device', 'tune_malloc', 'atomic_write_bytes',
            'atomic_write_text', 'write_json', 'read_json', 'config_from_dict', 'config_to_dict', 'leaf_paths',
            'override', 'stable_hash', 'sha256_file']
 
@@ -64,7 +64,7 @@ def find_project_root(start: str|Path|None = None) -> Path:
     if _is_root(pkg_parent): return pkg_parent
     return p
 
-# %% ../nbs/00_core.ipynb #0deebfbe
+# %% ../nbs/00_core.ipynb #661856f4
 @dataclass
 class Settings:
     "The workbench's user settings (settings.ini `[vlmfilm_wb]`, overridable by `VLMFILM_WB_<KEY>`)."
@@ -76,6 +76,7 @@ class Settings:
     device: str = 'auto'                          # auto | cpu | cuda | cuda:N | mps
     vlm_model_path: str = 'Qwen/Qwen2.5-VL-3B-Instruct'  # local directory or hub id of the Qwen2.5-VL weights
     shared_datasets: Path = Path('../shared/datasets')   # a folder of ready datasets used as `data get` source
+    malloc_tuning: str = 'on'                     # on | off: keep freed tensor memory in glibc's heap (see `tune_malloc`)
 
 _PATH_KEYS = ('data_root', 'cache_dir', 'runs_dir', 'shared_datasets')
 
@@ -114,6 +115,22 @@ def resolve_device(spec: str|None = None):
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ConfigError(f"device {spec!r} asked for but CUDA is not available on this machine")
     return dev
+
+# %% ../nbs/00_core.ipynb #64dae638
+_MALLOC_TUNED = [False]
+
+def tune_malloc() -> bool:
+    "Raise glibc's mmap/trim thresholds once per process (Linux glibc only, unless `malloc_tuning = off`); True if applied."
+    if _MALLOC_TUNED[0]: return True
+    if str(load_settings().malloc_tuning).strip().lower() in ('off', 'false', '0', 'no'): return False
+    import ctypes, sys
+    if not sys.platform.startswith('linux'): return False
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    ok = libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 and libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
+    _MALLOC_TUNED[0] = ok
+    return ok
 
 # %% ../nbs/00_core.ipynb #240b68ad
 def atomic_write_bytes(path: str|Path, data: bytes) -> Path:

@@ -41,21 +41,21 @@ from .core import ConfigError
 __all__ = ['FlowConfig', 'SamplerConfig', 'kappa', 'dfm_corrupt', 'cfm_path', 'cfm_x1_estimate', 'soft_dice_loss', 'sample_t',
            'flow_loss', 'SampleResult', 'sample_dfm', 'sample_cfm', 'sample']
 
-# %% ../nbs/10_flow.ipynb #885551f0
+# %% ../nbs/10_flow.ipynb #da49c204
 @dataclass
 class FlowConfig:
     "The generative path and its training loss."
     flow: Literal['dfm', 'cfm'] = 'dfm'
     kappa: Literal['linear', 'cosine'] = 'linear'   # DFM schedule κ(t)
     sigma_min: float = 0.0                          # CFM: path width σ at t = 1
-    dice_weight: float = 0.5                        # soft-Dice weight on the output (0: off)
-    t_power: float = 1.0                            # training times t = u**t_power, u ~ U(0,1); > 1 favours small t
+    dice_weight: float = 1.0                        # soft-Dice weight on the output (0: off)
+    t_power: float = 2.0                            # training times t = u**t_power, u ~ U(0,1); > 1 favours small t
 
 @dataclass
 class SamplerConfig:
     "How masks are sampled at inference."
     sampler: Literal['euler', 'heun', 'midpoint'] = 'euler'   # midpoint: CFM only
-    sample_steps: int = 4                                     # integration steps
+    sample_steps: int = 1                                     # integration steps (1: best Dice on xca_cimat80 val, see BENCHMARKS.md)
     prob_map: Literal['last_p1', 'final_eval'] = 'last_p1'    # which probability map is returned
     sample_seed: int = 0                                      # base seed of the sampler noise
 

@@ -88,7 +88,7 @@ def stage_table(cfg: ModelConfig) -> list[dict]:
     return [dict(stage=s, level=L - 1 - s, channels=c.channels[L - 1 - s], resolution=f"1/{2 ** (L - 1 - s)}",
                  attention=(L - 1 - s) in c.attn_levels, film=s in c.film_stages) for s in range(L)]
 
-# %% ../nbs/09_model.ipynb #4865585d
+# %% ../nbs/09_model.ipynb #59ae3658
 def _gn(c: int, groups: int) -> nn.GroupNorm:
     g = math.gcd(c, groups) or 1
     return nn.GroupNorm(g, c)
@@ -129,8 +129,9 @@ class Attention(nn.Module):
         nn.init.zeros_(self.proj.weight); nn.init.zeros_(self.proj.bias)
     def forward(self, x):
         B, C, H, W = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, self.heads, C // self.heads, H * W).transpose(-1, -2).unbind(1)
-        o = F.scaled_dot_product_attention(q, k, v)                       # (B, heads, HW, C/heads)
+        qkv = self.qkv(self.norm(x)).reshape(B, 3, self.heads, C // self.heads, H * W)
+        q, k, v = qkv.permute(1, 0, 2, 4, 3).contiguous().unbind(0)      # contiguous (B, heads, HW, d): the fused kernel
+        o = F.scaled_dot_product_attention(q, k, v)                       # (B, heads, HW, d)
         return x + self.proj(o.transpose(-1, -2).reshape(B, C, H, W))
 
 # %% ../nbs/09_model.ipynb #58131418

@@ -102,7 +102,7 @@ def finish_run(run_dir: str|Path, metrics: dict, status: str = 'ok') -> Path:
     "Write `metrics.json` (status, finish time and the metrics) into a run folder."
     return write_json(Path(run_dir)/'metrics.json', dict(status=status, finished=_now(), **metrics))
 
-# %% ../nbs/14_runs.ipynb #56d5e596
+# %% ../nbs/14_runs.ipynb #9cfc82f0
 def run_template(template: str|Path, params: dict|None = None, slug: str|None = None, runs_dir: str|Path|None = None,
                  kernel_name: str = 'python3', progress: bool = True, log_output: bool = False) -> dict:
     "Execute a template with papermill into a new run folder; returns dict(run_dir, status, metrics)."
@@ -111,7 +111,8 @@ def run_template(template: str|Path, params: dict|None = None, slug: str|None = 
     params = coerce_params(path, dict(params or {}))
     if 'run_dir' in params: raise ConfigError("run_dir is set by the runner, not a parameter to pass")
     spec = template_parameters(path)
-    slug = slug or '-'.join(f"{k}{v}" for k, v in params.items() if k in ('name', 'dataset', 'preset'))[:60] or 'default'
+    slug = slug or params.get('name') or '_'.join(str(params[k]) for k in ('dataset', 'preset') if k in params) \
+        or str(spec.get('name', {}).get('default') or 'default')
     d = new_run_dir(name, slug, runs_dir)
     write_json(d/'params.json', dict(template=name, params=params, defaults={k: v['default'] for k, v in spec.items()},
                                     started=_now(), git_commit=_git_commit(), python=sys.executable))

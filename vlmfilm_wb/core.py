@@ -22,8 +22,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 # %% auto #0
 __all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError', 'CheckpointError',
            'find_project_root', 'Settings', 'load_settings', 'resolve_device', 'tune_malloc', 'atomic_write_bytes',
-           'atomic_write_text', 'write_json', 'read_json', 'config_from_dict', 'config_to_dict', 'leaf_paths',
-           'override', 'stable_hash', 'sha256_file']
+           'atomic_write_text', 'write_json', 'read_json', 'yaml_load', 'config_from_dict', 'config_to_dict',
+           'leaf_paths', 'override', 'stable_hash', 'sha256_file']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -168,22 +168,29 @@ def read_json(path: str|Path) -> Any:
     except FileNotFoundError as e: raise WorkbenchError(f"{path}: file not found") from e
     except json.JSONDecodeError as e: raise WorkbenchError(f"{path}: not valid JSON ({e})") from e
 
-# %% ../nbs/00_core.ipynb #1d2ff8e8
+# %% ../nbs/00_core.ipynb #5eaa36c6
 def _suggest(k, options):
     m = difflib.get_close_matches(k, list(options), n=1)
     return f" (did you mean {m[0]!r}?)" if m else ''
 
+def yaml_load(text: str):
+    "YAML with YAML-1.2 booleans: only true/false are booleans, so `on`/`off`/`yes`/`no` stay strings (FiLM modes!)."
+    import re, yaml
+    class _Loader(yaml.SafeLoader): pass
+    _Loader.yaml_implicit_resolvers = {k: [(tag, rx) for tag, rx in v if tag != 'tag:yaml.org,2002:bool']
+                                       for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    _Loader.add_implicit_resolver('tag:yaml.org,2002:bool', re.compile(r'^(?:true|True|TRUE|false|False|FALSE)$'), list('tTfF'))
+    return yaml.load(text, Loader=_Loader)
+
 def _parse_scalar(v):
-    "A string from the command line to a Python literal (YAML rules: 1 -> int, 0.5 -> float, [0,1] -> list, off -> 'off')."
+    "A string from the command line to a Python literal (YAML 1.2 rules: 1 -> int, 0.5 -> float, [0,1] -> list, off -> 'off')."
     import yaml
     if not isinstance(v, str): return v
     for conv in (int, float):
         try: return conv(v)
         except ValueError: pass
-    try: out = yaml.safe_load(v)
+    try: return yaml_load(v)
     except yaml.YAMLError: return v
-    if isinstance(out, bool) and v.strip().lower() not in ('true', 'false'): return v  # YAML 1.1 'on'/'off'/'yes' stay strings
-    return out
 
 def _coerce(v, tp, where):
     "Coerce `v` to annotation `tp` or raise ConfigError naming `where`."

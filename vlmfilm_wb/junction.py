@@ -8,7 +8,8 @@ true disk of radius `radius_px`. `junction_gate` turns that into a per-pixel gat
 `x + gate · (FiLM(x) − x)` on the stages in `apply_stages`.
 
 Where the map comes from (`source`): `pred` uses the model's own estimate, in sampling the sampler's current p_1
-(no extra network pass; the first step has none, so it runs ungated) and in training the detached prediction of a
+(no extra network pass; the first step has none, so it runs ungated, and a one-step sampler is never gated) and in
+training the detached prediction of a
 no-grad pass over the same batch; `gt` uses the ground-truth mask in training and is refused at evaluation time.
 Gating starts after `warmup_steps` optimisation steps, counted in a buffer of the network, so a loaded checkpoint
 gates exactly as the model did at the end of training. Skeletonisation runs on the CPU: with gating on, each

@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py                      # everything (about 30-40 minutes on a 2-core CPU)
     .venv/bin/python bench/run.py --only train store   # some sections
     .venv/bin/python bench/run.py --checkpoint cache/runs/<run>/model.ckpt   # + quality against sampler steps
+    .venv/bin/python bench/run.py --only quality --checkpoint CKPT --quality-splits test --quality-steps 1 2 4 8
 
 Every case runs in its own subprocess, so its peak memory (max RSS on CPU, torch.cuda.max_memory_allocated on a
 GPU) is its own. Ratios (FiLM overhead, each speed switch) are measured side by side in the same invocation.
@@ -32,7 +33,7 @@ def case_train(preset='small', film='on', batch=8, steps=12, warmup=3, patch=256
     from vlmfilm_wb.train import run_config, FlowSegModule, VesselDataModule, build_conditioner, precompute_profiles
     from vlmfilm_wb.core import config_to_dict
     if threads: torch.set_num_threads(threads)
-    cfg = run_config('cpu', preset=preset, film_mode=film, film_stages=[] if film == 'off' else [0, 1, 2, 3], batch_size=batch,
+    cfg = run_config('cpu', {'model.preset': preset}, film_mode=film, film_stages=[] if film == 'off' else [0, 1, 2, 3], batch_size=batch,
                      patch_size=patch, max_steps=steps, channels_last=channels_last, num_workers=workers,
                      profile_scope=scope, val_every=10**6, precision=precision)
     times = []
@@ -186,6 +187,8 @@ def main():
     ap.add_argument('--case'); ap.add_argument('--kwargs', default='{}')
     ap.add_argument('--only', nargs='*', default=['train', 'switches', 'sample', 'store', 'qwen', 'quality'])
     ap.add_argument('--checkpoint', default='', help='a trained checkpoint for the quality-against-steps section')
+    ap.add_argument('--quality-splits', nargs='*', default=['val', 'test'], help='splits of the quality section')
+    ap.add_argument('--quality-steps', nargs='*', type=int, default=[1, 2, 4, 8, 16], help='sampler steps of the quality section')
     ap.add_argument('--quick', action='store_true', help='fewer steps and step counts (a quick look, not for BENCHMARKS.md)')
     ap.add_argument('--out', default=str(ROOT/'BENCHMARKS.md'))
     a = ap.parse_args()
@@ -252,8 +255,8 @@ def main():
             if 'error' not in r: add('qwen', f'tiny Qwen2.5-VL, {mode}, 300x300, batch 8', f"{r['profiles_per_s']:.1f}", 'profiles/s',
                                       f"parse failures {100 * r['parse_failure_rate']:.0f} %, peak RSS {r['peak_rss_mb']:.0f} MB")
     if 'quality' in a.only and a.checkpoint:
-        for split in ('val', 'test'):
-            r = run_case('quality', checkpoint=a.checkpoint, split=split, steps=[1, 2, 4, 8] if a.quick else [1, 2, 4, 8, 16])
+        for split in a.quality_splits:
+            r = run_case('quality', checkpoint=a.checkpoint, split=split, steps=[1, 2, 4, 8] if a.quick else a.quality_steps)
             for row in r.get('rows', []):
                 add('quality', f"{r['dataset']} {split} {row['sampler']} {row['steps']} steps, {row['prob_map']}", f"{row['dice']:.4f}", 'Dice',
                     f"{row['nfe']} NFE/window, clDice {row['cldice']:.4f}, Betti-0 err {row['betti0_error']:.2f}")

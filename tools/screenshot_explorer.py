@@ -50,11 +50,17 @@ def main():
     lab = subprocess.Popen([str(Path(sys.executable).parent/'jupyter'), 'lab', '--no-browser', f'--port={port}', '--ServerApp.token=',
                             '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True', f'--ServerApp.root_dir={work}',
                             '--LabApp.news_url=None', '--ServerApp.open_browser=False'], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=(log := open(work/'lab.log', 'w')), stderr=subprocess.STDOUT)
+    def lab_up() -> bool:
+        try: urllib.request.urlopen(f'http://127.0.0.1:{port}/lab', timeout=2); return True
+        except OSError: return False
+    def fail(msg):
+        log.flush(); print(f'{msg}; JupyterLab log ({work/"lab.log"}):\n' + (work/'lab.log').read_text()[-3000:]); sys.exit(1)
     try:
-        for _ in range(120):
-            try: urllib.request.urlopen(f'http://127.0.0.1:{port}/lab', timeout=1); break
-            except OSError: time.sleep(0.5)
+        for _ in range(240):
+            if lab.poll() is not None or lab_up(): break
+            time.sleep(0.5)
+        if lab.poll() is not None or not lab_up(): fail(f'JupyterLab did not start on port {port}')
         out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [chrome, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -62,6 +68,7 @@ def main():
                '--virtual-time-budget=45000', f'--screenshot={out}', f'http://127.0.0.1:{port}/lab/tree/explorer.ipynb']
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if not out.is_file(): print(r.stderr[-2000:]); sys.exit(1)
+        if lab.poll() is not None or not lab_up(): fail('JupyterLab stopped while the page loaded: the screenshot shows no notebook')
         print(f'screenshot: {out} ({out.stat().st_size // 1024} KB)')
     finally:
         lab.terminate(); lab.wait(timeout=30)

@@ -45,11 +45,14 @@ def main():
     NotebookClient(nbo, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(ROOT)}},
                    store_widget_state=True).execute()
     nbformat.write(nbo, nbp)
+    from nbformat.sign import NotebookNotary
+    NotebookNotary().sign(nbo)                    # trusted: JupyterLab renders widget views only in trusted notebooks
     port = free_port()
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(work/'jcfg'))
     lab = subprocess.Popen([str(Path(sys.executable).parent/'jupyter'), 'lab', '--no-browser', f'--port={port}', '--ServerApp.token=',
                             '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True', f'--ServerApp.root_dir={work}',
-                            '--LabApp.news_url=None', '--ServerApp.open_browser=False'], env=env,
+                            '--LabApp.news_url=None', '--ServerApp.open_browser=False']
+                           + (['--allow-root'] if os.geteuid() == 0 else []), env=env,
                            stdout=(log := open(work/'lab.log', 'w')), stderr=subprocess.STDOUT)
     def lab_up() -> bool:
         try: urllib.request.urlopen(f'http://127.0.0.1:{port}/lab', timeout=2); return True
@@ -61,6 +64,16 @@ def main():
             if lab.poll() is not None or lab_up(): break
             time.sleep(0.5)
         if lab.poll() is not None or not lab_up(): fail(f'JupyterLab did not start on port {port}')
+        # start the notebook's kernel before the page opens: the widget manager restores the saved widget state only once
+        # the session's kernel is ready, which takes longer in real time than the page gets in headless virtual time
+        req = urllib.request.Request(f'http://127.0.0.1:{port}/api/sessions', method='POST', headers={'Content-Type': 'application/json'},
+                                     data=json.dumps(dict(path='explorer.ipynb', name='explorer.ipynb', type='notebook',
+                                                          kernel=dict(name='python3'))).encode())
+        kid = json.loads(urllib.request.urlopen(req, timeout=60).read())['kernel']['id']
+        for _ in range(120):
+            st = json.loads(urllib.request.urlopen(f'http://127.0.0.1:{port}/api/kernels/{kid}', timeout=10).read())
+            if st.get('execution_state') == 'idle': break
+            time.sleep(0.5)
         out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [chrome, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                '--disable-background-networking', '--disable-component-update', '--disable-sync',

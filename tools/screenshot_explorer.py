@@ -41,6 +41,7 @@ def main():
     nbp = work/'explorer.ipynb'; nbp.write_text(json.dumps(nb))
     import nbformat
     from nbclient import NotebookClient
+    os.environ.pop('MPLBACKEND', None)          # the kernel inherits it: Agg (set by tools/test.sh) would hide the figures
     nbo = nbformat.read(nbp, as_version=4)
     NotebookClient(nbo, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(ROOT)}},
                    store_widget_state=True).execute()

@@ -123,14 +123,14 @@ def flow_loss(model, mask: torch.Tensor,           # (B, 1, H, W) {0, 1}
     dice = soft_dice_loss(p, mask.float()) if cfg.dice_weight else torch.zeros((), device=mask.device)
     return dict(loss=main + cfg.dice_weight * dice, dice=dice, p_1=p.detach(), t=t, **out)
 
-# %% ../nbs/10_flow.ipynb #a2102318
+# %% ../nbs/10_flow.ipynb #2b16ed82
 @dataclass
 class SampleResult:
     "Output of a sampler."
     prob: torch.Tensor                        # (B, 1, H, W) probability map (see `prob_map`)
     x: torch.Tensor                           # (B, 1, H, W) final state (DFM: binary sample; CFM: x_1 in [-1, 1] units)
     nfe: int                                  # network evaluations used
-    trajectory: list = field(default_factory=list)  # dicts (step, t, x_t, p_1) at the captured steps
+    trajectory: list = field(default_factory=list)  # dicts (step, t, x_t, p_1) at the captured steps, copies on the device
 
 def _tfull(x, t: float): return torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32)
 
@@ -155,7 +155,7 @@ def sample_dfm(denoise: Callable, shape, steps: int = 4, sampler: str = 'euler',
         t, tn = ts[i], ts[i + 1]
         if gate_fn is not None and p1 is not None: gate = gate_fn(p1)
         p1 = torch.sigmoid(denoise(2 * x - 1, _tfull(x, t), gate).float()); nfe += 1
-        if i in capture: traj.append(dict(step=i, t=t, x_t=x.detach().cpu(), p_1=p1.detach().cpu()))
+        if i in capture: traj.append(dict(step=i, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone()))
         jump = 1.0 if i == steps - 1 else (ks[i + 1] - ks[i]) / max(1 - ks[i], 1e-12)
         r_jump, r_val = _rand(shape, generator, device), _rand(shape, generator, device)
         if sampler == 'heun' and i < steps - 1:
@@ -166,7 +166,7 @@ def sample_dfm(denoise: Callable, shape, steps: int = 4, sampler: str = 'euler',
     if prob_map == 'final_eval':
         p1 = torch.sigmoid(denoise(2 * x - 1, _tfull(x, 1.0), gate).float()); nfe += 1
     elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
-    if steps in capture: traj.append(dict(step=steps, t=1.0, x_t=x.detach().cpu(), p_1=p1.detach().cpu()))
+    if steps in capture: traj.append(dict(step=steps, t=1.0, x_t=x.detach().clone(), p_1=p1.detach().clone()))
     return SampleResult(p1, x, nfe, traj)
 
 def sample_cfm(denoise: Callable, shape, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
@@ -183,7 +183,7 @@ def sample_cfm(denoise: Callable, shape, steps: int = 4, sampler: str = 'euler',
         if gate_fn is not None and p1 is not None: gate = gate_fn(p1)
         v = denoise(x, _tfull(x, t), gate).float(); nfe += 1
         p1 = to_p(x, t, v)
-        if i in capture: traj.append(dict(step=i, t=t, x_t=x.detach().cpu(), p_1=p1.detach().cpu()))
+        if i in capture: traj.append(dict(step=i, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone()))
         if sampler == 'euler': x = x + h * v
         elif sampler == 'heun':
             v2 = denoise(x + h * v, _tfull(x, t + h), gate).float(); nfe += 1
@@ -196,7 +196,7 @@ def sample_cfm(denoise: Callable, shape, steps: int = 4, sampler: str = 'euler',
             x = x + h * v2
     if prob_map == 'final_eval': p1 = ((x + 1) / 2).clamp(0, 1)       # the ODE end point (= an evaluation at t = 1)
     elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
-    if steps in capture: traj.append(dict(step=steps, t=1.0, x_t=x.detach().cpu(), p_1=p1.detach().cpu()))
+    if steps in capture: traj.append(dict(step=steps, t=1.0, x_t=x.detach().clone(), p_1=p1.detach().clone()))
     return SampleResult(p1, x, nfe, traj)
 
 def sample(denoise: Callable, shape, flow: FlowConfig, sc: SamplerConfig, generator=None, device=None, capture=(),

@@ -54,7 +54,7 @@ def pad_to_window(a: np.ndarray, window: int) -> np.ndarray:
     if not (ph or pw): return a
     return np.pad(a, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), mode='reflect')
 
-# %% ../nbs/11_infer.ipynb #34506ff4
+# %% ../nbs/11_infer.ipynb #138abd13
 def image_seed(base: int, name: str) -> int:
     "A 63-bit seed from the sampler seed and the image name (order- and batch-independent)."
     return int(stable_hash(int(base), str(name), n=15), 16)
@@ -91,8 +91,8 @@ class Segmenter:
                        capture=capture, gate_fn=self.gate_fn)
             stats['nfe'] = r.nfe; stats['windows'] += N
             out = {'prob': r.prob}
-            for d in r.trajectory:   # copies: MONAI weights each output in place, and with last_p1 one tensor can sit under several keys
-                out[f"p_1@{d['step']}"] = d['p_1'].to(self.device).clone(); out[f"x_t@{d['step']}"] = d['x_t'].to(self.device).clone()
+            for d in r.trajectory:   # the sampler's copies: MONAI weights each output in place, so no two keys may share a tensor
+                out[f"p_1@{d['step']}"] = d['p_1']; out[f"x_t@{d['step']}"] = d['x_t']
             return out
 
         out = sliding_window_inference(image, self.infer.window, self.infer.sw_batch_size, predictor,

@@ -44,7 +44,7 @@ class Profile:
     thin_structure: float = 0.5
     small_objects: float = 0.5
     clutter: float = 0.5
-    parsed: bool = False               # a JSON object with at least one schema field was found
+    parsed: bool = False               # at least one schema field was read from the reply
     fallback: tuple = PROFILE_FIELDS   # schema fields that took the default value
 
     def to_json(self) -> dict:
@@ -131,18 +131,19 @@ def _coerce_value(v, lo: float, hi: float, words: dict) -> float|None:
             den = float(m.group(2))
             if den == 0: return None
             frac = float(m.group(1)) / den
-            return min(max(lo + frac * (hi - lo) if hi > 1 else frac, lo), hi) if math.isfinite(frac) else None
+            return min(max(lo + frac * (hi - lo), lo), hi) if math.isfinite(frac) else None
         try: v = float(s)
         except ValueError: return None
     if not isinstance(v, (int, float)): return None
     v = float(v)
     if not math.isfinite(v): return None
-    if pct or (hi == 1.0 and 1.0 < v <= 100.0): v = v / 100.0
+    if pct: v = lo + v / 100.0 * (hi - lo)                       # a position on the range: 100 % is the top
+    elif hi == 1.0 and 2.0 <= v <= 100.0: v = v / 100.0          # a 0-100 answer on a 0-1 field; (1, 2) clamps to 1
     return min(max(v, lo), hi)
 
 # %% ../nbs/04_profiles.ipynb #acfeb32e
 def profile_from_dict(d: dict|None) -> Profile:
-    "Coerce a decoded object into a `Profile`, recording every field that fell back to the default."
+    "Coerce a decoded object into a `Profile`, recording every field that fell back; no field read → `DEFAULT_PROFILE` (`parsed=False`)."
     if not isinstance(d, dict) or not _has_schema_key(d): return DEFAULT_PROFILE
     top = {_norm_key(k): v for k, v in d.items()}
     focus = top.get('focus')
@@ -155,6 +156,7 @@ def profile_from_dict(d: dict|None) -> Profile:
             fb.append(name if name in ('difficulty', 'confidence') else f'focus.{name}')
             v = getattr(DEFAULT_PROFILE, name)
         vals[name] = v
+    if len(fb) == len(PROFILE_FIELDS): return DEFAULT_PROFILE   # nothing read (e.g. only NaN/Infinity): a parse failure
     return Profile(**vals, parsed=True, fallback=tuple(fb))
 
 def parse_profile(text) -> Profile:

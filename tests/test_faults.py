@@ -42,3 +42,75 @@ def test_parser_numbers(reply, field, value):
                                    '{"confidence": "n/a"}'])
 def test_parser_all_defaulted_reply_is_a_parse_failure(reply):
     assert parse_profile(reply) == DEFAULT_PROFILE and not parse_profile(reply).parsed
+
+
+# ---------------------------------------------------------------- item 10: the profile store
+import os, shutil, sqlite3, struct, tempfile
+from vlmfilm_wb.core import CacheError
+from vlmfilm_wb.profiles import Profile, ProfileResult
+from vlmfilm_wb.store import ProfileStore
+
+
+def _store_with(path, n=3):
+    with ProfileStore(path) as s:
+        s.put_many([(f'k{i}', 'px', 'fp', ProfileResult(Profile(4.0, parsed=True, fallback=()), 'raw')) for i in range(n)])
+    return path
+
+
+@pytest.fixture()
+def shared_tmp():
+    "A folder another user can traverse (pytest's tmp_path is private to its owner)."
+    d = Path(tempfile.mkdtemp(prefix='vlmfilm-faults-', dir='/tmp')); d.chmod(0o755)
+    yield d
+    for p in [d, *d.rglob('*')]:
+        if p.is_dir(): p.chmod(0o755)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _as_other_user(cmd):
+    "Run `cmd` as a user without write permission where we chmod it away (root ignores file modes: use nobody)."
+    if os.geteuid() == 0:
+        if not shutil.which('setpriv'): pytest.skip('running as root without setpriv: cannot drop privileges')
+        cmd = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'] + cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd='/tmp')
+
+
+def test_store_db_is_a_folder(tmp_path, capsys):
+    rc, out, err = _cli(['profiles', 'stats', '--db', tmp_path], capsys)
+    assert rc == 2 and f'{tmp_path}: is a folder, expected a profile database file' in err
+    assert 'corrupt' not in err and 'move it away' not in err
+    with pytest.raises(CacheError, match='is a folder') as e: ProfileStore(tmp_path)
+    assert 'corrupt' not in str(e.value)
+
+
+def test_store_read_only_folder_is_a_permission_error_not_corruption(shared_tmp):
+    ro = shared_tmp / 'ro'; ro.mkdir(); db = _store_with(ro / 'p.sqlite'); ro.chmod(0o555)
+    r = _as_other_user(CLI + ['profiles', 'stats', '--db', str(db)])              # reading a read-only store works
+    assert r.returncode == 0 and '3 entries, integrity ok' in r.stdout, r.stderr
+    code = ('import sys\nfrom vlmfilm_wb.store import ProfileStore\nfrom vlmfilm_wb.core import CacheError\n'
+            'try: ProfileStore(sys.argv[1])\nexcept CacheError as e: print(e)\n')
+    for target in (db, ro / 'new.sqlite'):                                         # writing: existing file, new file
+        r = _as_other_user([sys.executable, '-c', code, str(target)])
+        assert f'{target}: permission denied' in r.stdout and 'corrupt' not in r.stdout and 'move it away' not in r.stdout, r.stdout + r.stderr
+    assert db.stat().st_size > 0 and not (ro / 'new.sqlite').exists()
+
+
+def test_store_path_with_hash_and_question_mark(tmp_path, capsys):
+    (tmp_path / 'a#b?c').mkdir()
+    db = _store_with(tmp_path / 'a#b?c' / 'p.sqlite', n=2)
+    rc, out, err = _cli(['profiles', 'stats', '--db', db], capsys)
+    assert rc == 0 and '2 entries' in out, err
+    assert not (tmp_path / 'a').exists()                                           # no other file opened or created
+
+
+def test_store_damaged_database_is_reported_damaged(tmp_path, capsys):
+    db = _store_with(tmp_path / 'p.sqlite')
+    buf = bytearray(db.read_bytes()); n = len(buf) // 4096
+    buf[28:32] = struct.pack('>I', n + 1)                                          # header counts a page no table uses
+    (tmp_path / 'dmg.sqlite').write_bytes(bytes(buf) + bytes(4096))
+    rc, out, err = _cli(['profiles', 'stats', '--db', tmp_path / 'dmg.sqlite'], capsys)
+    assert rc == 2 and 'dmg.sqlite: profile database is damaged (PRAGMA quick_check: Page' in err
+    buf = bytearray(db.read_bytes()); buf[n // 2 * 4096:n // 2 * 4096 + 8] = b'\xff' * 8   # a b-tree page header smashed
+    (tmp_path / 'dmg2.sqlite').write_bytes(bytes(buf))
+    rc, out, err = _cli(['profiles', 'stats', '--db', tmp_path / 'dmg2.sqlite'], capsys)
+    assert rc == 2 and 'dmg2.sqlite: profile database is damaged' in err            # an error line, not a traceback

@@ -1,11 +1,11 @@
 """Profile store: several processes reading while one writes; warm on real and synthetic data; the tiny Qwen model."""
-import json, subprocess, sys, textwrap
+import json, sqlite3, subprocess, sys, textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vlmfilm_wb.profiles import ProfileConfig
+from vlmfilm_wb.profiles import ProfileConfig, parse_profile
 from vlmfilm_wb.store import ProfileStore, ProfileService, warm_profiles
 
 CLI = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
@@ -13,7 +13,7 @@ CLI = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
 READER = textwrap.dedent('''
     import sys, random, numpy as np
     from vlmfilm_wb.store import ProfileService
-    from vlmfilm_wb.profiles import ProfileConfig
+    from vlmfilm_wb.profiles import ProfileConfig, parse_profile
     svc = ProfileService(ProfileConfig(profiler='canned', canned_replies=['{"difficulty": 4}']), sys.argv[1], memo_size=0)
     rng = random.Random(int(sys.argv[2]))
     for _ in range(150):
@@ -67,4 +67,18 @@ def test_qwen_tiny_warm_on_real_images(shared_datasets, workbench):
     cfg = ProfileConfig(profiler='qwen', vlm_model_path=str(model), max_new_tokens=8, max_pixels=112 * 112)
     st = warm_profiles('xca_cimat80', 'val', cfg, workbench / 'q.sqlite', progress=False)
     assert st['entries'] == 8 and st['parse_attempts'] == 8
-    assert st['parse_failure_rate'] == 1.0                                   # random weights never answer JSON
+    # the counter against a recount: parse each stored raw reply again (random weights rarely answer JSON, so this is
+    # usually 8 of 8, but the check is that the counter agrees with the replies, whatever they are)
+    with sqlite3.connect(workbench / 'q.sqlite') as c: raws = [r[0] for r in c.execute('SELECT raw FROM profiles')]
+    assert len(raws) == 8 and all(isinstance(r, str) for r in raws)
+    fails = sum(not parse_profile(r).parsed for r in raws)
+    assert st['parse_failures'] == fails and st['parse_failure_rate'] == fails / 8
+
+
+def test_parse_failure_counter_known_answer(tmp_path):
+    replies = ['{"difficulty": 4}', 'no json at all', '{"difficulty": NaN}', '{"confidence": "90%"}']   # 2 of 4 fail
+    svc = ProfileService(ProfileConfig(profiler='canned', canned_replies=replies), tmp_path / 'p.sqlite')
+    svc.results([np.full((4, 4), v, np.uint8) for v in range(8)])                  # each reply twice
+    svc.close()
+    st = ProfileStore(tmp_path / 'p.sqlite').stats()
+    assert (st['parse_attempts'], st['parse_failures'], st['parse_failure_rate']) == (8, 4, 0.5)

@@ -57,7 +57,7 @@ def _profiles_warm(a):
 
 def _profiles_stats(a):
     from vlmfilm_wb.store import ProfileStore, format_store_stats
-    print(format_store_stats(ProfileStore(a.db, readonly=True).stats()))
+    print(format_store_stats(ProfileStore(a.db, readonly=True).stats(check=True)))   # a damaged file is an error
 
 # %% ../nbs/90_cli.ipynb #cab6ca18
 def _train(a):

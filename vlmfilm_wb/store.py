@@ -15,7 +15,7 @@ patch or window (`'patch'`), used identically by training, validation and test."
 
 # %% ../nbs/07_store.ipynb #5765bf45
 from __future__ import annotations
-import json, logging, os, sqlite3, threading, time
+import json, logging, os, sqlite3, threading, time, urllib.parse
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -61,6 +61,32 @@ def default_store_path() -> Path:
     "`cache_dir/profiles.sqlite` from the settings."
     return load_settings().cache_dir/'profiles.sqlite'
 
+def _sqlite_uri(path: Path, mode: str, immutable: bool = False) -> str:
+    "A `file:` URI for `path`, percent-quoted so `#`, `?` and `%` in a folder name stay part of the path."
+    return f"file:{urllib.parse.quote(str(Path(path).absolute()), safe='/')}?mode={mode}" + ('&immutable=1' if immutable else '')
+
+def _writable_folder(path: Path) -> Path|None:
+    "The nearest existing folder above `path`."
+    return next((d for d in path.absolute().parents if d.exists()), None)
+
+def _access_problem(path: Path, readonly: bool) -> str|None:
+    "Why this process cannot use `path` as a profile database (not a file, permissions), or None."
+    if path.is_dir(): return f"is a folder, expected a profile database file (for example {path/'profiles.sqlite'})"
+    if path.exists() and not path.is_file(): return "is not a regular file, expected a profile database file"
+    if path.exists() and not os.access(path, os.R_OK): return "permission denied: this user cannot read the file"
+    if readonly: return None
+    folder = _writable_folder(path)
+    if folder is not None and not folder.is_dir(): return f"{folder} is a file, not a folder"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "permission denied: the file is read-only for this user (read it with `profiles stats`, or fix the permissions)"
+    if folder is not None and not os.access(folder, os.W_OK | os.X_OK):
+        return f"permission denied: folder {folder} is not writable (the store writes the database and its -wal/-shm files there)"
+    return None
+
+def _is_corrupt(e: sqlite3.DatabaseError) -> bool:
+    m = str(e).lower()
+    return 'not a database' in m or 'malformed' in m or 'corrupt' in m
+
 class ProfileStore:
     "SQLite (WAL) store of profiling results keyed by pixels + profiler fingerprint; safe for several processes."
     def __init__(self, path: str|Path|None = None, readonly: bool = False, timeout: float = 60.0):
@@ -72,11 +98,17 @@ class ProfileStore:
     def _conn(self) -> sqlite3.Connection:
         "The connection of this process (re-opened after a fork)."
         if self._local is not None and self._pid == os.getpid(): return self._local
+        bad = _access_problem(self.path, self.readonly)
+        if bad: raise CacheError(f"{self.path}: {bad}; the file was not touched, point the store elsewhere (--db)")
         if self.readonly and not self.path.is_file(): raise CacheError(f"{self.path}: profile database not found")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        uri = f"file:{self.path}?mode=ro" if self.readonly else str(self.path)
+        try: self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise CacheError(f"{self.path}: cannot create the store's folder ({e.strerror or e})") from e
+        folder = _writable_folder(self.path)
+        immutable = self.readonly and folder is not None and not os.access(folder, os.W_OK)   # no -shm possible: nobody writes
+        c = None
         try:
-            c = sqlite3.connect(uri, uri=self.readonly, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            c = sqlite3.connect(_sqlite_uri(self.path, 'ro' if self.readonly else 'rwc', immutable), uri=True,
+                                timeout=self.timeout, isolation_level=None, check_same_thread=False)
             c.execute(f'PRAGMA busy_timeout={int(self.timeout * 1000)}')
             app, ver = c.execute('PRAGMA application_id').fetchone()[0], c.execute('PRAGMA user_version').fetchone()[0]
             tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -92,8 +124,13 @@ class ProfileStore:
                 raise CacheError(f"{self.path}: profile database schema v{ver}, this vlmfilm_wb reads v{SCHEMA_VERSION}")
             if not self.readonly: c.execute('PRAGMA synchronous=NORMAL')
         except sqlite3.DatabaseError as e:
-            raise CacheError(f"{self.path}: unreadable profile database ({e}); it is corrupt or not SQLite: "
-                             f"move it away and the store starts afresh") from e
+            if c is not None: c.close()
+            if _is_corrupt(e): raise CacheError(f"{self.path}: unreadable profile database ({e}); it is corrupt or not SQLite: "
+                                                f"move it away and the store starts afresh") from e
+            raise CacheError(f"{self.path}: cannot open the profile database ({e}); the file was not touched: check its "
+                             f"permissions and its folder's, or point the store elsewhere (--db)") from e
+        except CacheError:
+            c.close(); raise
         self._local, self._pid = c, os.getpid()
         self.pending = Counter()
         return c
@@ -156,18 +193,31 @@ class ProfileStore:
                       list(pend.items()))
         c.execute('COMMIT')
 
-    def stats(self) -> dict:
-        "Counters (database totals + this process's pending), entries and entries per fingerprint."
+    def check(self) -> list[str]:
+        "Problems SQLite's `PRAGMA quick_check` finds (empty: the file is sound)."
+        try: rows = [r[0] for r in self._conn().execute('PRAGMA quick_check(20)')]
+        except sqlite3.DatabaseError as e: return [str(e)]
+        return [] if rows == ['ok'] else [l for r in rows for l in r.splitlines() if l and not l.startswith('***')]
+
+    def stats(self, check: bool = False) -> dict:
+        "Counters (database totals + this process's pending), entries and entries per fingerprint; `check`: quick_check too (damage raises)."
         c = self._conn()
-        tot = Counter({n: 0 for n in COUNTERS}); tot.update(dict(c.execute('SELECT name, value FROM counters')))
-        tot.update(self.pending)
-        per_fp = {fp: n for fp, n in c.execute('SELECT fingerprint, COUNT(*) FROM profiles GROUP BY fingerprint')}
-        fps = dict(c.execute('SELECT hash, json FROM fingerprints'))
+        damaged = lambda what: CacheError(f"{self.path}: profile database is damaged ({what}); it cannot be trusted: move it "
+                                          f"away and rebuild it with `vlmfilm-wb profiles warm`")
+        problems = self.check() if check else []
+        if problems: raise damaged(f"PRAGMA quick_check: {problems[0]}" + (f" and {len(problems) - 1} more" if len(problems) > 1 else ''))
+        try:
+            tot = Counter({n: 0 for n in COUNTERS}); tot.update(dict(c.execute('SELECT name, value FROM counters')))
+            tot.update(self.pending)
+            per_fp = {fp: n for fp, n in c.execute('SELECT fingerprint, COUNT(*) FROM profiles GROUP BY fingerprint')}
+            fps = dict(c.execute('SELECT hash, json FROM fingerprints'))
+        except sqlite3.DatabaseError as e: raise damaged(e) from e
         entries = sum(per_fp.values())
         return dict(path=str(self.path), entries=entries, **{k: tot[k] for k in COUNTERS},
                     hit_rate=(tot['hits'] / tot['lookups']) if tot['lookups'] else float('nan'),
                     parse_failure_rate=(tot['parse_failures'] / tot['parse_attempts']) if tot['parse_attempts'] else float('nan'),
-                    fingerprints={fp: dict(entries=n, **json.loads(fps.get(fp, '{}'))) for fp, n in per_fp.items()})
+                    fingerprints={fp: dict(entries=n, **json.loads(fps.get(fp, '{}'))) for fp, n in per_fp.items()},
+                    integrity='ok (PRAGMA quick_check)' if check else 'not checked')
 
     def close(self):
         "Flush counters and close this process's connection."
@@ -289,7 +339,7 @@ def warm_profiles(dataset: str|Path, split: str, cfg: ProfileConfig, store: str|
 def format_store_stats(st: dict) -> str:
     "The store counters as a few readable lines."
     pct = lambda x: 'n/a' if x != x else f'{100 * x:.1f} %'
-    lines = [f"profile store {st['path']}: {st['entries']} entries",
+    lines = [f"profile store {st['path']}: {st['entries']} entries" + (f", integrity {st['integrity']}" if st.get('integrity', 'not checked') != 'not checked' else ''),
              f"  lookups {st['lookups']}  hits {st['hits']}  misses {st['misses']}  hit rate {pct(st['hit_rate'])}",
              f"  computed {st['computed']}  parse failures {st['parse_failures']}/{st['parse_attempts']} ({pct(st['parse_failure_rate'])})"]
     for fp, v in st['fingerprints'].items():

@@ -114,3 +114,63 @@ def test_store_damaged_database_is_reported_damaged(tmp_path, capsys):
     (tmp_path / 'dmg2.sqlite').write_bytes(bytes(buf))
     rc, out, err = _cli(['profiles', 'stats', '--db', tmp_path / 'dmg2.sqlite'], capsys)
     assert rc == 2 and 'dmg2.sqlite: profile database is damaged' in err            # an error line, not a traceback
+
+
+# ---------------------------------------------------------------- item 6: images and masks read right, or refused
+import logging
+from PIL import Image
+from vlmfilm_wb.core import DataError
+from vlmfilm_wb.data import VesselImages
+
+
+def _dataset(root, image=lambda i: np.full((16, 20), 40 * i, np.uint8), mask=None, n=2, splits=('train', 'val')):
+    "A tiny dataset folder with the given image and mask arrays (mask default: a 0/255 band)."
+    band = np.zeros((16, 20), np.uint8); band[6:10] = 255
+    for s in splits:
+        for d in ('images', 'masks'): (root / s / d).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(image(i)).save(root / s / 'images' / f'im{i}.png')
+            Image.fromarray(band if mask is None else mask(i)).save(root / s / 'masks' / f'im{i}.png')
+    return root
+
+
+def test_12_bit_image_is_scaled_by_its_depth(tmp_path):
+    ds = VesselImages(_dataset(tmp_path, image=lambda i: np.array([[0, 1024, 4095] * 4] * 3, np.uint16),
+                               mask=lambda i: np.zeros((3, 12), np.uint8)), 'train')
+    assert ds.raw(0)[0][0, :3].tolist() == [0, 64, 255]                           # was [0, 4, 16]: nearly black
+    assert ds.image_info[0]['used_bits'] == 12
+
+
+def test_mask_0_1_is_read_as_the_vessel(tmp_path):
+    band = np.zeros((16, 20), np.uint8); band[6:10] = 1
+    ds = VesselImages(_dataset(tmp_path, mask=lambda i: band), 'train')
+    assert int(ds.raw(0)[1].sum()) == 4 * 20                                       # was 0: an empty mask
+
+
+def test_ambiguous_mask_is_refused_naming_file_and_values(tmp_path, capsys):
+    labels = np.zeros((16, 20), np.uint8); labels[2:6] = 1; labels[8:12] = 2      # a label map
+    root = _dataset(tmp_path / 'd', mask=lambda i: labels)
+    rc, out, err = _cli(['data', 'summary', root], capsys)
+    assert rc == 2, out + err
+    assert f"{root / 'train' / 'masks' / 'im0.png'}: mask values {{0, 1, 2}} are not a binary mask: expected {{0, 1}} or {{0, 255}}" in err
+
+
+def test_rgb_images_warn_once_per_dataset(tmp_path, caplog):
+    rgb = lambda i: np.stack([np.full((16, 20), 100, np.uint8), np.full((16, 20), 50, np.uint8), np.zeros((16, 20), np.uint8)], -1)
+    root = _dataset(tmp_path, image=rgb)
+    with caplog.at_level(logging.WARNING, logger='vlmfilm_wb.data'):
+        VesselImages(root, 'train'); VesselImages(root, 'val'); VesselImages(root, 'train')
+    msgs = [r.getMessage() for r in caplog.records if 'channels' in r.getMessage()]
+    assert len(msgs) == 1 and '2 of 2 images' in msgs[0] and 'grayscale luma' in msgs[0] and 'im0.png' in msgs[0]
+
+
+def test_data_summary_reports_depth_channels_and_mask_values(tmp_path, capsys):
+    root = _dataset(tmp_path, image=lambda i: np.full((16, 20), 3000 + 1000 * i, np.uint16), splits=('train',))
+    band = np.zeros((16, 20), np.uint8); band[6:10] = 1
+    _dataset(tmp_path, mask=lambda i: band, image=lambda i: np.zeros((16, 20, 3), np.uint8), splits=('val',))
+    rc, out, err = _cli(['data', 'summary', root], capsys)
+    assert rc == 0, err
+    head, _, train, val = out.splitlines()[1:5]
+    assert head.split()[:6] == ['split', 'images', 'size', 'bits', 'channels', 'mask_values']
+    assert train.split()[:7] == ['train', '2', '20x16', '16', '(12', 'used)', '1'] and train.split()[7] == '{0,255}'
+    assert val.split()[:6] == ['val', '2', '20x16', '8', '3', '{0,1}']

@@ -1,9 +1,11 @@
 """Vessel datasets on disk: reading, checks, training patches with augmentation, and the dataset registry.
 
 A dataset is a folder `ROOT/SPLIT/{images,masks}/NAME.png` (sub-folder names configurable). Images are read as
-8-bit grayscale, never transposed, and normalised the same way in every split:
+8-bit grayscale, never transposed, and normalised the same way in every split by one function, `normalise_image`:
 **`x = pixel / 127.5 - 1`, so 0 → -1 and 255 → +1** (no per-image or per-patch statistics, so a patch, a
-window and a whole image see identical values). Masks are binarised at `> 127`.
+window and a whole image see identical values). A 16-bit image is scaled by the bit depth it uses (a 12-bit X-ray
+in a 16-bit PNG: `/ 4095`, not `/ 65535`); an RGB image is read as luma with one warning per dataset. A mask must be
+binary, `{0, 1}` or `{0, 255}`; anything else ambiguous is refused naming the file and its values.
 
 - `VesselImages` serves whole images (validation, test, inference), `PatchDataset` serves seeded training
   patches: crops balanced between vessel-centred and random positions, flips, rot90 and a small symmetric
@@ -31,10 +33,10 @@ from .core import DataError, load_settings, sha256_file, atomic_write_text
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_EXTS', 'REGISTRY', 'read_image', 'read_mask', 'normalise_image', 'denormalise_image', 'Pair',
-           'scan_split', 'VesselImages', 'augment_patch', 'PatchDataset', 'DatasetInfo', 'dataset_info',
-           'read_manifest', 'write_manifest', 'verify_dataset', 'get_dataset', 'resolve_dataset', 'dataset_summary',
-           'format_table']
+__all__ = ['log', 'IMAGE_EXTS', 'BIT_DEPTHS', 'MASK_STRAY_MAX', 'REGISTRY', 'used_bit_depth', 'read_image_info', 'read_image',
+           'read_mask_info', 'read_mask', 'normalise_image', 'denormalise_image', 'Pair', 'scan_split', 'VesselImages',
+           'augment_patch', 'PatchDataset', 'DatasetInfo', 'dataset_info', 'read_manifest', 'write_manifest',
+           'verify_dataset', 'get_dataset', 'resolve_dataset', 'dataset_summary', 'format_table']
 
 # %% ../nbs/01_data.ipynb #014a4af0
 IMAGE_EXTS = ('.png', '.tif', '.tiff', '.jpg', '.jpeg', '.bmp', '.gif', '.pgm', '.ppm')
@@ -47,22 +49,64 @@ def _open(path: Path) -> Image.Image:
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable image ({e})") from e
 
-def _to_u8(im: Image.Image, path) -> np.ndarray:
-    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
-        a = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith('I;16') or a.max() > 255 else 255.0
-        return np.clip(np.round(a / hi * 255), 0, 255).astype(np.uint8)
+_INT_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I')
+BIT_DEPTHS = (8, 10, 12, 14, 16)
+MASK_STRAY_MAX = 0.001        # fraction of a {0, 255} mask's pixels that may hold other values (binarised at half range)
+
+def used_bit_depth(a: np.ndarray) -> int:
+    "The smallest of `BIT_DEPTHS` that holds every value of a non-negative integer image."
+    m = int(a.max()) if a.size else 0
+    return next(b for b in BIT_DEPTHS if m < 2 ** b)
+
+def _int_pixels(im: Image.Image, path) -> np.ndarray:
+    a = np.asarray(im).astype(np.int64)
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise DataError(f"{path}: {im.mode} image with values {a.min()}..{a.max()}: expected 8- or 16-bit unsigned pixels")
+    return a
+
+def read_image_info(path: str|Path) -> tuple[np.ndarray, dict]:
+    "uint8 (H, W) grayscale as `read_image`, and how it was read: mode, channels, colour, bits stored and used."
+    im = _open(path)
+    info = dict(mode=im.mode, channels=len(im.getbands()), colour=False, bits=8, used_bits=8)
     if im.mode == 'F': raise DataError(f"{path}: floating-point images are not supported (expected 8/16-bit)")
+    if im.mode in _INT_MODES:
+        a = _int_pixels(im, path)
+        used = used_bit_depth(a)
+        info.update(bits=16 if im.mode.startswith('I;16') or used > 8 else 8, used_bits=used)
+        return np.round(a * (255.0 / (2 ** used - 1))).astype(np.uint8), info
+    if info['channels'] > 1:
+        rgb = np.asarray(im.convert('RGB'))
+        info['colour'] = not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
     if im.mode != 'L': im = im.convert('L')
-    return np.asarray(im, dtype=np.uint8).copy()
+    return np.asarray(im, dtype=np.uint8).copy(), info
 
 def read_image(path: str|Path) -> np.ndarray:
-    "Read an image as uint8 (H, W) grayscale, exactly as stored (no transpose, no resize)."
-    return _to_u8(_open(path), path)
+    "Read an image as uint8 (H, W) grayscale, exactly as stored (no transpose, no resize; 16-bit: by the depth used)."
+    return read_image_info(path)[0]
+
+def _values_text(vals) -> str:
+    v = [int(x) for x in vals]
+    return '{' + ', '.join(map(str, v[:8])) + (f", … ({len(v)} values)" if len(v) > 8 else '') + '}'
+
+def read_mask_info(path: str|Path) -> tuple[np.ndarray, dict]:
+    "bool (H, W) as `read_mask`, and the mask's value set (`values`, e.g. '{0,255}') and number of `stray` pixels."
+    im = _open(path)
+    if im.mode == '1': return np.asarray(im).copy(), dict(values='{0,1}', stray=0)
+    if im.mode == 'F': raise DataError(f"{path}: floating-point masks are not supported (expected a binary {{0, 1}} or {{0, 255}} mask)")
+    a = _int_pixels(im, path) if im.mode in _INT_MODES else np.asarray(im.convert('L') if im.mode != 'L' else im).astype(np.int64)
+    vals = np.unique(a)
+    for top in (1, 255, 65535):
+        if set(vals.tolist()) <= {0, top}: return a == top, dict(values=f'{{0,{top}}}', stray=0)
+    top = 255 if vals[-1] <= 255 else 65535
+    stray = int((~np.isin(a, (0, top))).sum())
+    if vals[-1] == top and 0 in vals and stray <= MASK_STRAY_MAX * a.size:
+        return a > top // 2, dict(values=f'{{0,{top}}}', stray=stray)
+    raise DataError(f"{path}: mask values {_values_text(vals)} are not a binary mask: expected {{0, 1}} or {{0, 255}} "
+                    f"(a label map, a soft, JPEG-compressed or colour mask is ambiguous; binarise it first)")
 
 def read_mask(path: str|Path) -> np.ndarray:
-    "Read a mask as bool (H, W): vessel where the 8-bit value is > 127."
-    return read_image(path) > 127
+    "Read a binary mask as bool (H, W): {0, 1} → value 1, {0, 255} → value 255; other value sets are refused."
+    return read_mask_info(path)[0]
 
 def normalise_image(u8: np.ndarray) -> np.ndarray:
     "The one normalisation for every split: uint8 (..., H, W) → float32 in [-1, 1] (`x / 127.5 - 1`)."
@@ -119,20 +163,39 @@ def scan_split(root: str|Path, split: str, image_dir: str = 'images', mask_dir: 
     return pairs
 
 # %% ../nbs/01_data.ipynb #57057be2
+_CHANNEL_WARNED: set = set()     # dataset roots already warned about multi-channel images
+
 class VesselImages(torch.utils.data.Dataset):
     "Whole images of one split: item = dict(image (1,H,W) float32 in [-1,1], mask (1,H,W) float32 {0,1}, name, index)."
     def __init__(self, root: str|Path, split: str, image_dir: str = 'images', mask_dir: str = 'masks',
                  mask_suffix: str = ''):
         self.root, self.split = Path(root), split
         self.pairs = scan_split(self.root, split, image_dir, mask_dir, mask_suffix)
-        self.images, self.masks = [], []
+        self.images, self.masks, self.image_info, self.mask_info = [], [], [], []
         for p in self.pairs:
-            img, m = read_image(p.image), read_mask(p.mask)
+            (img, ii), (m, mi) = read_image_info(p.image), read_mask_info(p.mask)
             if img.shape != m.shape:
                 raise DataError(f"{p.mask}: mask size {m.shape[1]}x{m.shape[0]} (WxH) does not match image "
                                 f"{p.image.name} size {img.shape[1]}x{img.shape[0]}")
-            self.images.append(img); self.masks.append(m)
+            self.images.append(img); self.masks.append(m); self.image_info.append(ii); self.mask_info.append(mi)
         self.names = [p.name for p in self.pairs]
+        self._warn_about_pixels()
+
+    def _warn_about_pixels(self):
+        multi = [(p, i) for p, i in zip(self.pairs, self.image_info) if i['channels'] > 1]
+        key = self.root.resolve()
+        if multi and key not in _CHANNEL_WARNED:
+            _CHANNEL_WARNED.add(key)
+            p, i = multi[0]
+            log.warning("%s: %d of %d images in split %r have %d channels (%s, first: %s); read as grayscale luma "
+                        "(0.299 R + 0.587 G + 0.114 B); this warning is shown once per dataset", self.root, len(multi),
+                        len(self.pairs), self.split, i['channels'], 'colour' if any(j['colour'] for _, j in multi) else 'all channels equal', p.image.name)
+        deep = {}
+        for p, i in zip(self.pairs, self.image_info):
+            if i['bits'] == 16: deep.setdefault(i['used_bits'], p.image.name)
+        if len(deep) > 1:
+            log.warning("%s/%s: 16-bit images use different bit depths (%s); each is scaled by its own depth",
+                        self.root, self.split, ', '.join(f'{n}: {b} bits' for b, n in sorted(deep.items())))
 
     def __len__(self): return len(self.pairs)
 
@@ -209,7 +272,7 @@ class PatchDataset(torch.utils.data.Dataset):
         if H >= self.P: cy = min(max(cy, self.P // 2), H - (self.P - self.P // 2))
         if W >= self.P: cx = min(max(cx, self.P // 2), W - (self.P - self.P // 2))
         pi, pm = augment_patch(img, m, cy, cx, self.P, rng, self.flip, self.rot90, self.rotate_deg)
-        return dict(image=torch.from_numpy(pi / 127.5 - 1.0).float()[None], mask=torch.from_numpy(pm.astype(np.float32))[None],
+        return dict(image=torch.from_numpy(normalise_image(pi))[None], mask=torch.from_numpy(pm.astype(np.float32))[None],
                     name=self.images.names[k], index=k, center=torch.tensor([cy, cx]))
 
 # %% ../nbs/01_data.ipynb #ef375677
@@ -382,14 +445,20 @@ def resolve_dataset(name: str|Path, data_root: str|Path|None = None, auto_get: b
 # %% ../nbs/01_data.ipynb #8abd2f21
 def dataset_summary(name: str|Path, data_root: str|Path|None = None, image_dir: str = 'images',
                     mask_dir: str = 'masks', mask_suffix: str = '') -> list[dict]:
-    "One row per split: images, sizes, vessel fraction (mean/min/max) and mean intensity."
+    "One row per split: images, sizes, bit depths, channels, mask value sets, vessel fraction (mean/min/max), mean intensity."
     root = resolve_dataset(name, data_root)
     rows = []
     for split in sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
         ds = VesselImages(root, split, image_dir, mask_dir, mask_suffix)
         fr = np.array([m.mean() for m in ds.masks])
         sizes = sorted({f"{m.shape[1]}x{m.shape[0]}" for m in ds.masks})
-        rows.append(dict(split=split, images=len(ds), size=','.join(sizes), vessel_mean=float(fr.mean()),
+        bits = sorted({(i['bits'], i['used_bits']) for i in ds.image_info})
+        stray = sum(m['stray'] for m in ds.mask_info)
+        rows.append(dict(split=split, images=len(ds), size=','.join(sizes),
+                         bits=','.join(str(b) if b == u else f'{b} ({u} used)' for b, u in bits),
+                         channels=','.join(str(c) for c in sorted({i['channels'] for i in ds.image_info})),
+                         mask_values=','.join(sorted({m['values'] for m in ds.mask_info})) + (f' +{stray} stray px' if stray else ''),
+                         vessel_mean=float(fr.mean()),
                          vessel_min=float(fr.min()), vessel_max=float(fr.max()),
                          intensity_mean=float(np.mean([i.mean() for i in ds.images]))))
     return rows

@@ -174,3 +174,87 @@ def test_data_summary_reports_depth_channels_and_mask_values(tmp_path, capsys):
     assert head.split()[:6] == ['split', 'images', 'size', 'bits', 'channels', 'mask_values']
     assert train.split()[:7] == ['train', '2', '20x16', '16', '(12', 'used)', '1'] and train.split()[7] == '{0,255}'
     assert val.split()[:6] == ['val', '2', '20x16', '8', '3', '{0,1}']
+
+
+# ---------------------------------------------------------------- items 1, 2: run folders are exclusive, --out is never reused
+import datetime
+import threading
+
+
+class _FrozenClock(datetime.datetime):
+    "A clock that always says the same microsecond: two runs started 'at the same time'."
+    @classmethod
+    def now(cls, tz=None): return cls(2025, 1, 2, 3, 4, 5, 678901, tzinfo=tz)
+
+
+def _fake_train(calls):
+    "Stands in for `train.train`: writes a checkpoint file and returns a summary like the real one."
+    def train(cfg, out, store=None, progress=True):
+        calls.append(Path(out))
+        if cfg.train.seed == 13: raise DataError('dataset folder /nowhere does not exist')
+        (Path(out) / 'model.ckpt').write_text(f'weights of seed {cfg.train.seed}')
+        m = dict(mean=0.5, lo=0.4, hi=0.6)
+        return dict(steps=4, train_seconds=1.0, patches_per_second=8.0, checkpoint=str(Path(out) / 'model.ckpt'),
+                    val=dict(step=4, n_images=2, dice=m, cldice=m))
+    return train
+
+
+@pytest.fixture()
+def fake_train(monkeypatch):
+    import vlmfilm_wb.train
+    calls = []
+    monkeypatch.setattr(vlmfilm_wb.train, 'train', _fake_train(calls))
+    return calls
+
+
+def test_two_trainings_in_the_same_instant_get_two_folders(workbench, fake_train, monkeypatch, capsys):
+    monkeypatch.setattr(datetime, 'datetime', _FrozenClock)
+    for seed in (1, 2):
+        rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'seed', seed, '-q'], capsys)
+        assert rc == 0, err
+    a, b = fake_train
+    assert a != b and a.parent == b.parent == workbench / 'cache' / 'runs'
+    assert (a / 'model.ckpt').read_text() == 'weights of seed 1' and (b / 'model.ckpt').read_text() == 'weights of seed 2'
+
+
+def test_new_run_dir_is_exclusive_under_threads(tmp_path, monkeypatch):
+    from vlmfilm_wb import runs
+    monkeypatch.setattr(datetime, 'datetime', _FrozenClock)                      # every thread gets the same stamp
+    got, barrier = [], threading.Barrier(8)
+    def one():
+        barrier.wait(); got.append(runs.new_run_dir('train', 'same', tmp_path))
+    ts = [threading.Thread(target=one) for _ in range(8)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    assert len(set(got)) == 8 and len(list(tmp_path.iterdir())) == 8
+
+
+def test_cli_training_is_a_run_with_a_status(workbench, fake_train, capsys):
+    from vlmfilm_wb.runs import collect_runs
+    assert _cli(['train', '--preset', 'smoke', '-q'], capsys)[0] == 0
+    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'seed', '13', '-q'], capsys)
+    assert rc == 2 and 'dataset folder /nowhere does not exist' in err
+    df = collect_runs()
+    assert sorted(df['template']) == ['cli-train', 'cli-train'] and sorted(df['status']) == ['failed', 'ok']
+    ok = df[df['status'] == 'ok'].iloc[0]
+    assert ok['m.val.dice.mean'] == 0.5 and ok['p.preset'] == 'smoke'
+    failed = json.loads((fake_train[1] / 'metrics.json').read_text())
+    assert failed['error']['message'] == 'dataset folder /nowhere does not exist'
+    rc, out, err = _cli(['runs'], capsys)
+    assert rc == 0 and out.count('cli-train') == 2 and 'running or killed' not in out
+
+
+def test_train_out_existing_run_is_refused_unless_force(workbench, fake_train, tmp_path, capsys):
+    run = tmp_path / 'myrun'
+    assert _cli(['train', '--preset', 'smoke', '--out', run, '-q'], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'seed', 5, '--out', run, '-q'], capsys)
+    assert rc == 2 and f'run folder {run} is not empty' in err and '--force' in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before and len(fake_train) == 1   # untouched
+    (run / 'notes.txt').write_text('my notes')
+    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'seed', 5, '--out', run, '--force', '-q'], capsys)
+    assert rc == 0, err
+    assert json.loads((run / 'params.json').read_text())['params']['seed'] == '5'
+    assert (run / 'model.ckpt').read_text() == 'weights of seed 5' and (run / 'notes.txt').read_text() == 'my notes'
+    empty = tmp_path / 'empty'; empty.mkdir()
+    assert _cli(['train', '--preset', 'smoke', '--out', empty, '-q'], capsys)[0] == 0                 # an empty folder is fine

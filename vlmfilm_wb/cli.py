@@ -62,13 +62,20 @@ def _profiles_stats(a):
 # %% ../nbs/90_cli.ipynb #cab6ca18
 def _train(a):
     from vlmfilm_wb.train import run_config, train
-    from vlmfilm_wb.core import load_settings, write_json, config_to_dict
-    import datetime
+    from vlmfilm_wb.runs import start_run, finish_run
+    from vlmfilm_wb.core import config_to_dict
+    import time
     cfg = run_config(a.preset, _overrides(a.param))
-    out = Path(a.out) if a.out else load_settings().runs_dir/f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}_train_{cfg.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out/'params.json', dict(preset=a.preset, overrides=_overrides(a.param), config=config_to_dict(cfg)))
-    s = train(cfg, out, store=a.db, progress=not a.quiet)
+    out = start_run('cli-train', dict(preset=a.preset, **_overrides(a.param)), slug=cfg.name, out=a.out, force=a.force,
+                    config=config_to_dict(cfg), source='cli')
+    print(f"run folder: {out}", flush=True)
+    t0 = time.perf_counter()
+    try: s = train(cfg, out, store=a.db, progress=not a.quiet)
+    except Exception as e:
+        finish_run(out, dict(error=dict(type=type(e).__name__, message=str(e)[-4000:]), seconds=time.perf_counter() - t0), status='failed')
+        raise
+    finish_run(out, dict(val=s['val'], steps=s['steps'], train_seconds=s['train_seconds'], checkpoint=s['checkpoint'],
+                         seconds=time.perf_counter() - t0))
     v = s['val']
     print(f"trained {s['steps']} steps in {s['train_seconds']:.0f} s ({s['patches_per_second']:.2f} patches/s); "
           f"val Dice {v['dice']['mean']:.4f} clDice {v['cldice']['mean']:.4f} (step {v['step']}, {v['n_images']} images)")
@@ -145,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser('train', help='train one run (a run preset plus -p overrides)')
     x.add_argument('--preset', default='cpu', help='smoke | cpu | gpu')
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='any RunConfig field')
-    x.add_argument('--out', default=None, help='run folder (default: runs_dir/<stamp>_train_<name>)')
+    x.add_argument('--out', default=None, help='run folder (default: runs_dir/<stamp>_cli-train_<name>); must be new or empty')
+    x.add_argument('--force', action='store_true', help='reuse a non-empty --out folder, removing the previous run files first')
     x.add_argument('--db', default=None, help='profile database'); x.add_argument('-q', '--quiet', action='store_true')
     x.set_defaults(fn=_train)
 

@@ -9,6 +9,9 @@ A run is a folder `runs_dir/<UTC-stamp>_<template>_<slug>/` holding
   `status: failed` and the error;
 - whatever the template saves (checkpoint, figures, evaluation folders).
 
+Every entry point (`vlmfilm-wb run`, `vlmfilm-wb train`, a template opened in JupyterLab) makes its folder with one
+function, `start_run`, on top of `new_run_dir`: creation is exclusive, so two runs never share a folder.
+
 `run_template` executes one template with papermill in the project root (so paths resolve the same way as in
 JupyterLab and in `nbdev-test`); parameters are checked against the template's `parameters` cell and coerced to the
 types of its defaults, so a misspelt parameter is an error, not silently ignored. `sweep` runs a grid, one process
@@ -28,8 +31,8 @@ from .core import _parse_scalar, yaml_load
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'template_path', 'template_parameters', 'coerce_params', 'new_run_dir', 'open_run', 'finish_run',
-           'run_template', 'read_grid', 'sweep', 'collect_runs']
+__all__ = ['log', 'RUN_FILES', 'template_path', 'template_parameters', 'coerce_params', 'new_run_dir', 'start_run', 'open_run',
+           'finish_run', 'run_template', 'read_grid', 'sweep', 'collect_runs']
 
 # %% ../nbs/14_runs.ipynb #9cd3c35b
 def template_path(template: str|Path) -> Path:
@@ -80,21 +83,51 @@ def _git_commit() -> str|None:
                                timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError): return None
 
+def _stamp() -> str: return datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')
+
 def new_run_dir(template: str, slug: str = 'run', runs_dir: str|Path|None = None) -> Path:
-    "Create `runs_dir/<UTC-stamp>_<template>_<slug>/` (unique)."
+    "Create `runs_dir/<UTC-stamp>_<template>_<slug>/` exclusively (a name taken already gets `-2`, `-3`, …)."
     runs_dir = Path(runs_dir or load_settings().runs_dir)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')
-    d = runs_dir/f"{stamp}_{_slug(template)}_{_slug(slug)}"
-    d.mkdir(parents=True, exist_ok=False)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    base = f"{_stamp()}_{_slug(template)}_{_slug(slug)}"
+    for i in range(1, 1000):
+        d = runs_dir/(base if i == 1 else f'{base}-{i}')
+        try: d.mkdir(exist_ok=False); return d
+        except FileExistsError: continue
+    raise ConfigError(f"{runs_dir}: no free run folder name for {base} after 999 tries")
+
+RUN_FILES = ('params.json', 'metrics.json', 'train_summary.json', 'model.ckpt', 'last.ckpt', 'logs', 'tb', 'checkpoints', 'eval_*')
+
+def _claim(d: Path, force: bool) -> Path:
+    "Make `d` this run's folder: new or empty, else refused unless `force` (run files removed); claimed by creating params.json exclusively."
+    if d.exists() and not d.is_dir(): raise ConfigError(f"run folder {d} is a file, expected a folder")
+    d.mkdir(parents=True, exist_ok=True)
+    if force:
+        import shutil
+        for pat in RUN_FILES:
+            for p in d.glob(pat): shutil.rmtree(p) if p.is_dir() else p.unlink()
+    have = sorted(p.name for p in d.iterdir())
+    try:
+        if have and not force: raise FileExistsError
+        fd = os.open(d/'params.json', os.O_CREAT | os.O_EXCL | os.O_WRONLY); os.close(fd)
+    except FileExistsError:
+        have = have or sorted(p.name for p in d.iterdir())
+        raise ConfigError(f"run folder {d} is not empty ({', '.join(have[:5])}{', …' if len(have) > 5 else ''}): "
+                          f"a new run never reuses a folder; pass --force to replace the run in it") from None
+    return d
+
+def start_run(template: str, params: dict, slug: str|None = None, runs_dir: str|Path|None = None,
+              out: str|Path|None = None, force: bool = False, **info) -> Path:
+    "The one way a run gets its folder: a new `new_run_dir`, or `out` (new, empty, or `force`), with `params.json` written first."
+    d = _claim(Path(out), force) if out else new_run_dir(template, slug or params.get('name') or 'run', runs_dir)
+    write_json(d/'params.json', dict(template=template, params=params, started=_now(), git_commit=_git_commit(), **info))
     return d
 
 def open_run(template: str, params: dict, run_dir: str = '') -> Path:
     "The folder a template writes to: `run_dir` when given (papermill runs), a temporary one under nbdev-test, else a new run."
     if run_dir: p = Path(run_dir); p.mkdir(parents=True, exist_ok=True); return p
     if os.environ.get('IN_TEST'): return Path(tempfile.mkdtemp(prefix=f'{template}_'))
-    d = new_run_dir(template, params.get('slug') or params.get('name') or 'notebook')
-    write_json(d/'params.json', dict(template=template, params=params, started=_now(), git_commit=_git_commit(), source='notebook'))
-    return d
+    return start_run(template, params, params.get('slug') or params.get('name') or 'notebook', source='notebook')
 
 def _now() -> str: return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
 
@@ -113,9 +146,7 @@ def run_template(template: str|Path, params: dict|None = None, slug: str|None = 
     spec = template_parameters(path)
     slug = slug or params.get('name') or '_'.join(str(params[k]) for k in ('dataset', 'preset') if k in params) \
         or str(spec.get('name', {}).get('default') or 'default')
-    d = new_run_dir(name, slug, runs_dir)
-    write_json(d/'params.json', dict(template=name, params=params, defaults={k: v['default'] for k, v in spec.items()},
-                                    started=_now(), git_commit=_git_commit(), python=sys.executable))
+    d = start_run(name, params, slug, runs_dir, defaults={k: v['default'] for k, v in spec.items()}, python=sys.executable)
     out_nb = d/f'{name}.ipynb'
     t0 = time.perf_counter()
     try:

@@ -258,3 +258,18 @@ def test_train_out_existing_run_is_refused_unless_force(workbench, fake_train, t
     assert (run / 'model.ckpt').read_text() == 'weights of seed 5' and (run / 'notes.txt').read_text() == 'my notes'
     empty = tmp_path / 'empty'; empty.mkdir()
     assert _cli(['train', '--preset', 'smoke', '--out', empty, '-q'], capsys)[0] == 0                 # an empty folder is fine
+
+
+# ---------------------------------------------------------------- item 8: `run` says what failed, first and in full
+def test_run_prints_the_error_line_first(workbench):
+    r = subprocess.run(CLI + ['run', 'train', '-p', 'dataset', 'no_such_dataset', '--quiet'], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=600)          # one stream: what a terminal shows
+    assert r.returncode == 1
+    out = r.stdout
+    line = "vlmfilm-wb: run failed: DataError: unknown dataset 'no_such_dataset'; known: ['rossa', 'synthetic_xca', 'xca_cimat80'] (or pass a folder path) (cell "
+    assert line in out and out.index(line) < out.index('run folder: ') < out.index('{')      # the error line before any JSON
+    assert 'ERROR vlmfilm_wb.runs' not in out            # said once, not again as a log record cut at 300 characters
+    run = Path(out.split('run folder: ')[1].splitlines()[0])
+    m = json.loads(out.split(f'run folder: {run}\n', 1)[1])   # the JSON is whole (it was cut at 3,000 characters)
+    assert m['status'] == 'failed' and m['error']['ename'] == 'DataError' and 'message' not in m['error']
+    assert 'Traceback' in json.loads((run / 'metrics.json').read_text())['error']['message']   # the traceback stays on disk

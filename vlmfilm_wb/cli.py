@@ -89,12 +89,27 @@ def _eval(a):
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
 
 # %% ../nbs/90_cli.ipynb #0d5a4373
+def _error_line(err: dict) -> str:
+    "One line from a failed run's `error` record: `Type: message` (the exception raised in the template, not papermill's)."
+    what = err.get('ename') or err.get('type') or 'error'
+    msg = str(err.get('evalue') or err.get('message') or '').strip()
+    msg = msg.splitlines()[-1] if err.get('ename') is None and msg else ' '.join(msg.split())
+    line = msg if msg.startswith(f'{what}:') else f"{what}: {msg}"
+    return line[:2000] + (f" (cell {err['cell']})" if err.get('cell') is not None else '')
+
 def _run(a):
     from vlmfilm_wb.runs import run_template
-    r = run_template(a.template, _overrides(a.param), slug=a.slug, progress=not a.quiet)
+    runs_log = logging.getLogger('vlmfilm_wb.runs'); level = runs_log.level
+    runs_log.setLevel(logging.CRITICAL)           # the failure is reported below, as one line, not as a log record
+    try: r = run_template(a.template, _overrides(a.param), slug=a.slug, progress=not a.quiet)
+    finally: runs_log.setLevel(level)
+    err = r['metrics'].get('error') or {}
+    if r['status'] != 'ok':                       # the error itself first, in full: not inside (or cut from) the JSON
+        print(f"vlmfilm-wb: run failed: {_error_line(err)}", file=sys.stderr, flush=True)
     print(f"run folder: {r['run_dir']}")
-    m = {k: v for k, v in r['metrics'].items() if k in ('val', 'test', 'status', 'error', 'table', 'verdicts', 'best')}
-    print(json.dumps(m, indent=1, default=str)[:3000])
+    m = {k: v for k, v in r['metrics'].items() if k in ('val', 'test', 'status', 'table', 'verdicts', 'best')}
+    if err: m['error'] = {k: v for k, v in err.items() if k != 'message'} | dict(traceback=f"{r['run_dir']}/metrics.json")
+    print(json.dumps(m, indent=1, default=str))
     if r['status'] != 'ok': raise SystemExit(1)
 
 def _sweep(a):

@@ -273,3 +273,49 @@ def test_run_prints_the_error_line_first(workbench):
     m = json.loads(out.split(f'run folder: {run}\n', 1)[1])   # the JSON is whole (it was cut at 3,000 characters)
     assert m['status'] == 'failed' and m['error']['ename'] == 'DataError' and 'message' not in m['error']
     assert 'Traceback' in json.loads((run / 'metrics.json').read_text())['error']['message']   # the traceback stays on disk
+
+
+# ---------------------------------------------------------------- item 3: evaluations of one checkpoint never share a folder
+@pytest.fixture(scope='module')
+def smoke_ckpt(tmp_path_factory):
+    "A smoke-trained checkpoint (module scope: trained once) in a scratch workbench."
+    root = tmp_path_factory.mktemp('wb')
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in dict(DATA_ROOT=root / 'data', CACHE_DIR=root / 'cache', RUNS_DIR=root / 'cache' / 'runs').items():
+            mp.setenv(f'VLMFILM_WB_{k}', str(v))
+        from vlmfilm_wb.train import run_config, train
+        s = train(run_config('smoke', name='faults'), root / 'run', store=root / 'p.sqlite', progress=False)
+        yield Path(s['checkpoint']), root / 'p.sqlite'
+
+
+def _eval(ckpt, db, capsys, *args):
+    return _cli(['eval', ckpt, '--split', 'val', '--db', db, '-q', *args], capsys)
+
+
+def test_eval_with_other_settings_gets_its_own_folder(smoke_ckpt, capsys):
+    ckpt, db = smoke_ckpt
+    rc, out, err = _eval(ckpt, db, capsys, '--limit', '2')
+    assert rc == 0, err
+    first = Path(out.split('outputs: ')[1].strip())
+    before = (first / 'summary.json').read_text()
+    rc, out, err = _eval(ckpt, db, capsys, '--limit', '2', '--steps', '3')
+    assert rc == 0, err
+    second = Path(out.split('outputs: ')[1].strip())
+    assert (first.name, second.name) == ('eval_synthetic_xca_val_first2', 'eval_synthetic_xca_val_steps-3_first2')
+    assert (first / 'summary.json').read_text() == before                          # the first result is intact
+    assert json.loads((second / 'summary.json').read_text())['sample_steps'] == 3
+
+
+def test_eval_again_into_one_folder_leaves_no_stale_files(smoke_ckpt, tmp_path, capsys):
+    ckpt, db = smoke_ckpt
+    out_dir = tmp_path / 'ev'
+    assert _eval(ckpt, db, capsys, '--out', out_dir, '--limit', '2')[0] == 0
+    assert len(list((out_dir / 'pred').iterdir())) == 2
+    assert _eval(ckpt, db, capsys, '--out', out_dir, '--limit', '1')[0] == 0
+    assert sorted(p.name for p in (out_dir / 'pred').iterdir()) == ['synth_0000.png']   # was 2: one stale PNG
+    assert json.loads((out_dir / 'summary.json').read_text())['n_images'] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ['ev']                          # no partial folder left behind
+    other = tmp_path / 'notes'; other.mkdir(); (other / 'mine.txt').write_text('x')
+    rc, out, err = _eval(ckpt, db, capsys, '--out', other, '--limit', '1')
+    assert rc == 2 and f'evaluation folder {other} exists and is not an evaluation' in err
+    assert [p.name for p in other.iterdir()] == ['mine.txt']

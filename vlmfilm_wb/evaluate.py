@@ -3,7 +3,15 @@
 `evaluate(ckpt, dataset, split)` rebuilds the trained model with its conditioning and sampler
 (`segmenter_from_checkpoint`) and runs the same `predict_split` loop that validation ran during training. So
 evaluating the validation split after training reproduces the last validation metrics the training logged; the
-`parity` field of the summary says whether it did. Outputs (rewritten, never appended):
+`parity` field of the summary says whether it did.
+
+Each setting gets its own folder, `eval_<dataset>_<split>` beside the checkpoint plus one part for every setting that
+differs from the checkpoint's own (FiLM mode, sampler, steps, prob map, seed, window, threshold, junction source,
+`first<N>` for a limit; a dataset given as a folder carries a hash of its path), so evaluating one checkpoint twice
+with other settings never mixes two results. Outputs are written into a hidden folder next to it and swapped in
+whole when complete: a re-run with the same settings replaces the folder entirely (no stale PNGs from the last run),
+a failed one leaves the previous result as it was. An explicit `out_dir` that holds something other than an
+evaluation is refused. Outputs:
 
 - `per_image.csv`: one row per image (all `image_metrics`, seconds, windows, network evaluations);
 - `summary.json`: per-metric mean/std/95 % bootstrap CI, pooled scores, and what produced them (checkpoint, dataset,
@@ -14,26 +22,59 @@ evaluating the validation split after training reproduces the last validation me
 
 # %% ../nbs/13_evaluate.ipynb #15094790
 from __future__ import annotations
-import io, logging, time
+import io, logging, os, shutil, tempfile, time, uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .core import write_json, atomic_write_text, atomic_write_bytes, ConfigError
-from .data import VesselImages, resolve_dataset
+from .core import write_json, atomic_write_text, atomic_write_bytes, ConfigError, config_to_dict, stable_hash
+from .data import VesselImages, resolve_dataset, REGISTRY
 from .infer import predict_split
 from .metrics import summarise, metrics_frame
-from .train import segmenter_from_checkpoint
+from .train import segmenter_from_checkpoint, read_checkpoint, checkpoint_config
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'evaluate', 'format_summary']
+__all__ = ['log', 'eval_folder_name', 'evaluate', 'format_summary']
 
 # %% ../nbs/13_evaluate.ipynb #b3e03844
 def _png(a: np.ndarray) -> bytes:
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format='PNG'); return buf.getvalue()
+
+_SHORT = dict(sample_steps='steps', prob_map='', sample_seed='seed', sampler='', sw_batch_size=None)   # None: no effect on results
+
+def eval_folder_name(dataset, split: str, trained, used, film_mode: str, trained_film_mode: str,
+                     junction_source: str|None = None, limit: int|None = None) -> str:
+    "`eval_<dataset>_<split>` plus a part for every setting of `used` (a RunConfig) that differs from `trained`."
+    import re
+    name = Path(str(dataset)).name
+    if str(dataset) not in REGISTRY: name += '-' + stable_hash(str(Path(str(dataset)).resolve()), n=6)
+    parts = [name, split] + ([f'film-{film_mode}'] if film_mode != trained_film_mode else [])
+    for sec in ('sampler', 'infer'):
+        a, b = config_to_dict(getattr(trained, sec)), config_to_dict(getattr(used, sec))
+        for k in a:
+            if a[k] == b[k] or _SHORT.get(k, k) is None: continue
+            short = _SHORT.get(k, k)
+            parts.append(f'{short}-{b[k]}' if short else str(b[k]))
+    if junction_source and junction_source != trained.junction_gating.source: parts.append(f'junction-{junction_source}')
+    if limit: parts.append(f'first{int(limit)}')
+    return 'eval_' + '_'.join(re.sub(r'[^A-Za-z0-9._=-]+', '-', str(p)).strip('-') for p in parts)
+
+def _swap_in(tmp: Path, out: Path):
+    "Replace folder `out` by the finished folder `tmp` (old contents removed whole, never mixed with new)."
+    for _ in range(10):
+        old = out.parent/f'.{out.name}.old-{uuid.uuid4().hex[:8]}'
+        try:
+            if out.exists(): os.rename(out, old)
+            os.rename(tmp, out)
+        except OSError:
+            continue                                       # another evaluation swapped in meanwhile: try again
+        finally:
+            if old.exists(): shutil.rmtree(old, ignore_errors=True)
+        return
+    raise ConfigError(f"{out}: could not replace the evaluation folder (busy?)")
 
 def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_dir: str|Path|None = None,
              film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, store=None,
@@ -45,16 +86,32 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
                                                infer=infer, junction_source=junction_source)
     dataset = dataset or cfg.data.dataset
     ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
-    tag = f"{Path(str(dataset)).name}_{split}" + (f"_{info['film_mode']}" if info['film_mode'] != info['trained_film_mode'] else '')
-    out = Path(out_dir) if out_dir else ckpt.parent/f'eval_{tag}'
-    rows, t0 = [], time.perf_counter()
-    for r in predict_split(seg, ds, progress=progress, limit=limit):
-        rows.append(dict(name=r['name'], **r['metrics'], seconds=r['seconds'], windows=r['windows'], nfe_per_window=r['nfe_per_window']))
-        if save_png:
-            atomic_write_bytes(out/'pred'/f"{r['name']}.png", _png(r['pred'].astype(np.uint8) * 255))
-            atomic_write_bytes(out/'prob'/f"{r['name']}.png", _png(np.round(r['prob'] * 255).astype(np.uint8)))
-    if info['service'] is not None: info['service'].close()
-    atomic_write_text(out/'per_image.csv', metrics_frame(rows).to_csv(index=False))
+    trained = checkpoint_config(read_checkpoint(ckpt))
+    out = Path(out_dir) if out_dir else ckpt.parent/eval_folder_name(dataset, split, trained, cfg, info['film_mode'],
+                                                                       info['trained_film_mode'], junction_source, limit)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out/'summary.json').is_file())):
+        raise ConfigError(f"evaluation folder {out} exists and is not an evaluation (no summary.json): "
+                          f"refusing to replace it; pass another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    final, out = out, Path(tempfile.mkdtemp(prefix=f'.{out.name}.partial-', dir=out.parent))
+    try:
+        rows, t0 = [], time.perf_counter()
+        for r in predict_split(seg, ds, progress=progress, limit=limit):
+            rows.append(dict(name=r['name'], **r['metrics'], seconds=r['seconds'], windows=r['windows'], nfe_per_window=r['nfe_per_window']))
+            if save_png:
+                atomic_write_bytes(out/'pred'/f"{r['name']}.png", _png(r['pred'].astype(np.uint8) * 255))
+                atomic_write_bytes(out/'prob'/f"{r['name']}.png", _png(np.round(r['prob'] * 255).astype(np.uint8)))
+        if info['service'] is not None: info['service'].close()
+        atomic_write_text(out/'per_image.csv', metrics_frame(rows).to_csv(index=False))
+        summary = _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, junction_source)
+        write_json(out/'summary.json', summary)
+        _swap_in(out, final)
+    finally:
+        if out.exists(): shutil.rmtree(out, ignore_errors=True)
+    summary['out_dir'] = str(final)
+    return summary
+
+def _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, junction_source) -> dict:
     s = summarise(rows)
     summary = dict(checkpoint=str(ckpt), dataset=str(dataset), split=split, n_images=len(rows),
                    film_mode=info['film_mode'], trained_film_mode=info['trained_film_mode'],
@@ -63,6 +120,7 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
                    nfe_per_window=rows[0]['nfe_per_window'] if rows else 0,
                    windows_per_image=float(np.mean([r['windows'] for r in rows])) if rows else 0.0,
                    seconds_per_image=float(np.mean([r['seconds'] for r in rows])) if rows else 0.0,
+                   sample_seed=cfg.sampler.sample_seed, infer=config_to_dict(cfg.infer), limit=limit, junction_source=junction_source,
                    wall_seconds=time.perf_counter() - t0, trained_steps=info['global_step'], metrics=s)
     lv = info['last_val']
     if lv and split == cfg.data.val_split and str(dataset) == str(cfg.data.dataset) and info['film_mode'] == info['trained_film_mode'] \
@@ -71,8 +129,6 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
         now = {r['name']: r['dice'] for r in rows if r['name'] in logged}
         summary['parity'] = dict(logged_dice=lv['summary']['dice']['mean'], eval_dice=float(np.mean(list(now.values()))),
                                  images=len(now), identical=bool(now) and all(now[k] == logged[k] for k in now))
-    write_json(out/'summary.json', summary)
-    summary['out_dir'] = str(out)
     return summary
 
 def format_summary(s: dict) -> str:

@@ -93,6 +93,10 @@ def test_store_read_only_folder_is_a_permission_error_not_corruption(shared_tmp)
         r = _as_other_user([sys.executable, '-c', code, str(target)])
         assert f'{target}: permission denied' in r.stdout and 'corrupt' not in r.stdout and 'move it away' not in r.stdout, r.stdout + r.stderr
     assert db.stat().st_size > 0 and not (ro / 'new.sqlite').exists()
+    secret = shared_tmp / 'secret.sqlite'; _store_with(secret); secret.chmod(0o600)           # another user's file
+    r = _as_other_user(CLI + ['profiles', 'stats', '--db', str(secret)])
+    assert r.returncode == 2 and f'{secret}: permission denied: this user cannot read the file' in r.stderr, r.stderr
+    assert 'corrupt' not in r.stderr
 
 
 def test_store_path_with_hash_and_question_mark(tmp_path, capsys):
@@ -139,6 +143,13 @@ def test_12_bit_image_is_scaled_by_its_depth(tmp_path):
                                mask=lambda i: np.zeros((3, 12), np.uint8)), 'train')
     assert ds.raw(0)[0][0, :3].tolist() == [0, 64, 255]                           # was [0, 4, 16]: nearly black
     assert ds.image_info[0]['used_bits'] == 12
+
+
+def test_32_bit_integer_image_is_refused(tmp_path):
+    from vlmfilm_wb.data import read_image
+    Image.fromarray(np.array([[0, 70000]], np.int32)).save(tmp_path / 'deep.tif')
+    with pytest.raises(DataError, match=r'deep.tif: I image with values 0..70000: expected 8- or 16-bit unsigned pixels'):
+        read_image(tmp_path / 'deep.tif')
 
 
 def test_mask_0_1_is_read_as_the_vessel(tmp_path):

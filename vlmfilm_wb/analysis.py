@@ -25,7 +25,7 @@ from .metrics import image_metrics, summarise, paired_comparison, bootstrap_ci, 
 
 # %% auto #0
 __all__ = ['TABLE_METRICS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps', 'ablation_table',
-           'plot_ablation']
+           'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -123,3 +123,65 @@ def plot_ablation(table: list[dict], metric: str = 'dice', title: str = ''):
     if metric in ('dice', 'cldice'): ax.set_ylim(max(0, lo - 0.1 * (hi - lo + 1e-3) - 0.02), min(1, hi + 0.05))
     fig.tight_layout()
     return fig
+
+# %% ../nbs/16_analysis.ipynb #d222ee76
+def verdict(lo: float, hi: float, higher_is_better: bool = True) -> str:
+    "'better' / 'worse' / 'not distinguishable' from a CI of (A − B)."
+    if lo > 0: return 'better' if higher_is_better else 'worse'
+    if hi < 0: return 'worse' if higher_is_better else 'better'
+    return 'not distinguishable'
+
+def hierarchical_bootstrap(a, b,                      # (seeds, images) metric arrays of two arms, images in the same order
+                           n_boot: int = 4000, seed: int = 0, higher_is_better: bool = True, alpha: float = 0.05) -> dict:
+    "Difference of means A − B with a CI from resampling seeds (per arm), then images (shared): dict(diff, lo, hi, verdict, ...)."
+    A, B = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
+    if A.shape[1] != B.shape[1]: raise ConfigError(f"arms cover different images: {A.shape[1]} vs {B.shape[1]}")
+    nA, nB, nI = A.shape[0], B.shape[0], A.shape[1]
+    rng = np.random.default_rng(seed)
+    sa, sb, im = rng.integers(0, nA, (n_boot, nA)), rng.integers(0, nB, (n_boot, nB)), rng.integers(0, nI, (n_boot, nI))
+    # mean over (drawn seeds × drawn images) = mean over drawn images of the drawn seeds' mean per image
+    ma = np.take_along_axis(A[sa].mean(1), im, 1).mean(1)
+    mb = np.take_along_axis(B[sb].mean(1), im, 1).mean(1)
+    d = ma - mb
+    lo, hi = (float(np.quantile(d, q)) for q in (alpha / 2, 1 - alpha / 2))
+    spread = lambda X: float(X.mean(1).std(ddof=1)) if X.shape[0] > 1 else float('nan')
+    return dict(diff=float(A.mean() - B.mean()), lo=lo, hi=hi, verdict=verdict(lo, hi, higher_is_better),
+                seeds_a=nA, seeds_b=nB, n_images=nI, seed_spread_a=spread(A), seed_spread_b=spread(B))
+
+# %% ../nbs/16_analysis.ipynb #3b2d41d1
+def seed_table(results: dict[str, dict[int, list[dict]]],      # arm -> seed -> per-image rows (dicts with name + metrics)
+               comparisons: Sequence[tuple[str, str]] = (), metrics: Sequence[str] = TABLE_METRICS,
+               n_boot: int = 4000) -> tuple[list[dict], list[dict]]:
+    "(arm rows, comparison rows) for arms trained with several seeds and evaluated on the same images."
+    names = None
+    mats = {}
+    for arm, by_seed in results.items():
+        for s, rows in by_seed.items():
+            nm = [r['name'] for r in rows]
+            if names is None: names = nm
+            if nm != names: raise ConfigError(f"arm {arm!r} seed {s}: images differ from the first arm's (same images, same order expected)")
+        mats[arm] = {m: np.array([[r[m] for r in rows] for rows in by_seed.values()], np.float64) for m in metrics}
+    arms = []
+    for arm, by_seed in results.items():
+        row = dict(arm=arm, seeds=len(by_seed), n_images=len(names or []))
+        for m in metrics:
+            X = mats[arm][m]
+            row.update({m: float(X.mean()), f'{m}_per_seed': [round(float(v), 4) for v in X.mean(1)],
+                        f'{m}_seed_sd': float(X.mean(1).std(ddof=1)) if X.shape[0] > 1 else float('nan')})
+        arms.append(row)
+    comps = []
+    for a, b in comparisons:
+        for k in (a, b):
+            if k not in mats: raise ConfigError(f"comparison arm {k!r} is not among the arms {list(mats)}")
+        row = dict(a=a, b=b)
+        for m in metrics:
+            h = hierarchical_bootstrap(mats[a][m], mats[b][m], n_boot=n_boot, higher_is_better=not m.endswith('error'))
+            row.update({f'{m}_diff': h['diff'], f'{m}_lo': h['lo'], f'{m}_hi': h['hi'], f'{m}_verdict': h['verdict']})
+        row['seeds'] = f"{len(results[a])} vs {len(results[b])}"
+        comps.append(row)
+    return arms, comps
+
+def format_comparisons(comps: list[dict], metrics: Sequence[str] = ('dice', 'cldice', 'betti0_error')) -> list[str]:
+    "One line per comparison: A − B per metric with CI and verdict."
+    return [f"{c['a']} − {c['b']} ({c['seeds']} seeds): " + '; '.join(
+        f"{m} {c[f'{m}_diff']:+.4f} [{c[f'{m}_lo']:+.4f}, {c[f'{m}_hi']:+.4f}] {c[f'{m}_verdict']}" for m in metrics) for c in comps]

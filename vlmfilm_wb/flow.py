@@ -1,4 +1,9 @@
-"""Flow matching for masks: binary discrete flow matching (DFM) and continuous flow matching (CFM), their losses, and seeded samplers.
+"""Flow matching for masks — binary discrete flow matching (DFM), continuous flow matching (CFM) and the supervised baseline — as one path object per flow, its loss, and seeded samplers.
+
+**One path object per flow.** Everything a flow decides — the training times t, the start x_0, the state x_t
+and the regression target, what the network is shown (its *input*), and how its output maps to p_1 (the
+probability of x_1 = 1) — lives in one `FlowPath`. The loss, the samplers, validation and the `film_params`
+template all go through `path.call(model, x_t, t, image, cond)` and `path.p_1(...)`; nobody else writes `2·x_t − 1`.
 
 **DFM** (default). x_0 ~ Bernoulli(0.5) per pixel; x_t keeps each pixel of x_1 with probability κ(t) (linear:
 κ(t) = t) and is x_0 otherwise. The network sees `2·x_t − 1` and predicts the logits of x_1; the loss is BCE plus
@@ -8,15 +13,21 @@
 d x_t / dt = x_1 − (1 − σ)·x_0 is the regression target; the soft Dice acts on the x_1 estimate implied by the
 predicted velocity.
 
-**Samplers** integrate from t = 0 to 1 in `steps` equal steps, seeded by a `torch.Generator` (or one generator per batch item, so a window's noise does not depend on its batch), count network
-evaluations (NFE) and can keep a trajectory (t, x_t, p_1) at chosen steps:
+**Supervised** (the baseline every generative claim is measured against). No path: the same UNet sees the image
+only (no x_t channel, no time embedding) and predicts the logits of the mask; loss BCE + soft Dice; one network
+evaluation per window at inference.
 
-- DFM Euler: at each step evaluate p_1 = sigmoid(logits), then each pixel jumps with probability
+**Samplers** integrate from t = 0 to 1 in `steps` equal steps, seeded by a `torch.Generator` (or one generator per batch item, so a window's noise does not depend on its batch), count network
+evaluations (NFE) and can keep a trajectory (t, x_t, p_1) at chosen steps. A sampler takes `denoise(x_t, t)`, the
+network's raw output at a state (the caller binds image, condition and any model extras such as a junction gate):
+
+- DFM Euler: at each step evaluate p_1, then each pixel jumps with probability
   (κ(t+h) − κ(t)) / (1 − κ(t)) to a draw from p_1 (1 at the last step). NFE = steps.
 - DFM Heun: a predictor-corrector: the jump of the Euler step is proposed, p_1 is evaluated at the proposal and
   t + h, and the step is redone with the average posterior using the same random numbers (last step: Euler).
   NFE = 2·steps − 1.
 - CFM Euler (NFE = steps), Heun and midpoint (NFE = 2·steps).
+- Supervised: one evaluation, NFE = 1 (`sample_steps` must be 1 and the sampler `euler`: nothing to integrate).
 
 **The returned probability map** (`prob_map`): `last_p1` is the posterior p_1 of the last network evaluation
 (for CFM the x_1 estimate of the last velocity, mapped to [0, 1]); `final_eval` evaluates the network once more at
@@ -38,14 +49,14 @@ import torch.nn.functional as F
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['FlowConfig', 'SamplerConfig', 'kappa', 'dfm_corrupt', 'cfm_path', 'cfm_x1_estimate', 'soft_dice_loss', 'sample_t',
-           'flow_loss', 'SampleResult', 'sample_dfm', 'sample_cfm', 'sample']
+__all__ = ['FLOW_PATHS', 'FlowConfig', 'SamplerConfig', 'kappa', 'FlowPath', 'DFMPath', 'CFMPath', 'SupervisedPath', 'flow_path',
+           'soft_dice_loss', 'flow_loss', 'SampleResult', 'sample_dfm', 'sample_cfm', 'sample_supervised', 'sample']
 
 # %% ../nbs/10_flow.ipynb #da49c204
 @dataclass
 class FlowConfig:
     "The generative path and its training loss."
-    flow: Literal['dfm', 'cfm'] = 'dfm'
+    flow: Literal['dfm', 'cfm', 'supervised'] = 'dfm'   # supervised: the same UNet as a deterministic segmenter
     kappa: Literal['linear', 'cosine'] = 'linear'   # DFM schedule κ(t)
     sigma_min: float = 0.0                          # CFM: path width σ at t = 1
     dice_weight: float = 1.0                        # soft-Dice weight on the output (0: off)
@@ -66,28 +77,79 @@ def kappa(t: torch.Tensor, kind: str = 'linear') -> torch.Tensor:
     if kind == 'cosine': return 1 - torch.cos(t * math.pi / 2)
     raise ConfigError(f"unknown kappa schedule {kind!r}")
 
-def dfm_corrupt(x_1: torch.Tensor,                 # (B, 1, H, W) binary mask {0, 1}
-                t: torch.Tensor,                   # (B,) times
-                kind: str = 'linear',
-                generator: torch.Generator|None = None,
-               ) -> torch.Tensor:                  # (B, 1, H, W) x_t in {0, 1}
-    "Sample x_t: each pixel is x_1 with probability κ(t), else a fair coin (x_0)."
-    k = kappa(t, kind).view(-1, 1, 1, 1)
-    x_0 = (torch.rand(x_1.shape, generator=generator, device=x_1.device) < 0.5).to(x_1.dtype)
-    keep = torch.rand(x_1.shape, generator=generator, device=x_1.device) < k
-    return torch.where(keep, x_1, x_0)
+def _rand(shape, generator=None, device=None, normal: bool = False) -> torch.Tensor:
+    "U(0,1) (or N(0,1)) noise of `shape`; `generator` may be a list with one generator per batch item."
+    f = torch.randn if normal else torch.rand
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != shape[0]: raise ConfigError(f"{len(generator)} generators for a batch of {shape[0]}")
+        return torch.stack([f(tuple(shape[1:]), generator=g, device=device) for g in generator])
+    return f(tuple(shape), generator=generator, device=device)
 
-# %% ../nbs/10_flow.ipynb #86a03e6c
-def cfm_path(x_0, x_1, t, sigma_min: float = 0.0):
-    "x_t (B,1,H,W) and the velocity target d x_t/dt on the straight path with end width σ."
-    tt = t.view(-1, 1, 1, 1)
-    return (1 - (1 - sigma_min) * tt) * x_0 + tt * x_1, x_1 - (1 - sigma_min) * x_0
+class FlowPath:
+    "A flow: training times, x_0, x_t with its regression target, the network input, the map from output to p_1, the loss."
+    name: str = ''
+    state_input: bool = True           # the network sees x_t and t (False: the image only)
+    def __init__(self, cfg: FlowConfig): self.cfg = cfg
+    def sample_t(self, n: int, device=None, generator=None) -> torch.Tensor:
+        "Training times (n,) in [0, 1): u**t_power."
+        return torch.rand(n, generator=generator, device=device) ** self.cfg.t_power
+    def x_0(self, shape, generator=None, device=None) -> torch.Tensor|None: raise NotImplementedError
+    def x_t(self, mask: torch.Tensor, t: torch.Tensor, generator=None) -> tuple:
+        "(x_t, target) for a binary mask (B, 1, H, W) at times t (B,)."
+        raise NotImplementedError
+    def net_input(self, x_t): return x_t
+    def p_1(self, out: torch.Tensor, x_t=None, t=None) -> torch.Tensor:
+        "p(x_1 = 1) (B, 1, H, W) in [0, 1] from the network output at state x_t and time t."
+        return torch.sigmoid(out.float())
+    def main_loss(self, out: torch.Tensor, target: torch.Tensor) -> tuple[str, torch.Tensor]:
+        return 'bce', F.binary_cross_entropy_with_logits(out.float(), target.float())
+    def call(self, model, x_t, t, image, cond=None, **extras) -> torch.Tensor:
+        "The network output at state x_t and time t: the one place the network input is formed."
+        if not self.state_input: return model(None, None, image, cond=cond, **extras)
+        return model(self.net_input(x_t), t, image, cond=cond, **extras)
 
-def cfm_x1_estimate(x_t, t, v, sigma_min: float = 0.0):
-    "The x_1 implied by the state x_t at time t (B,) and a velocity v, by inverting the path."
-    tt = t.view(-1, 1, 1, 1)
-    a = (1 - (1 - sigma_min) * tt) / (1 - sigma_min)
-    return (x_t + a * v) / (a + tt)
+class DFMPath(FlowPath):
+    "Binary DFM: x_0 ~ Bernoulli(0.5); x_t keeps x_1 with probability κ(t); input 2·x_t − 1; output: logits of x_1."
+    name = 'dfm'
+    def x_0(self, shape, generator=None, device=None): return (_rand(shape, generator, device) < 0.5).float()
+    def x_t(self, mask, t, generator=None):
+        k = kappa(t, self.cfg.kappa).view(-1, 1, 1, 1)
+        x_0 = self.x_0(mask.shape, generator, mask.device).to(mask.dtype)
+        keep = _rand(mask.shape, generator, mask.device) < k
+        return torch.where(keep, mask, x_0), mask
+    def net_input(self, x_t): return 2 * x_t - 1
+
+class CFMPath(FlowPath):
+    "CFM: x_0 ~ N(0, 1), x_1 = 2·mask − 1, straight path of end width σ; output: the velocity."
+    name = 'cfm'
+    def x_0(self, shape, generator=None, device=None): return _rand(shape, generator, device, normal=True)
+    def interpolate(self, x_0, x_1, t):
+        "x_t and the velocity target d x_t/dt on the straight path."
+        s, tt = self.cfg.sigma_min, t.view(-1, 1, 1, 1)
+        return (1 - (1 - s) * tt) * x_0 + tt * x_1, x_1 - (1 - s) * x_0
+    def x1_estimate(self, x_t, t, v):
+        "The x_1 implied by the state x_t at time t (B,) and a velocity v, by inverting the path."
+        s, tt = self.cfg.sigma_min, t.view(-1, 1, 1, 1)
+        a = (1 - (1 - s) * tt) / (1 - s)
+        return (x_t + a * v) / (a + tt)
+    def x_t(self, mask, t, generator=None):
+        return self.interpolate(self.x_0(mask.shape, generator, mask.device), 2 * mask - 1, t)
+    def p_1(self, out, x_t=None, t=None): return ((self.x1_estimate(x_t, t, out.float()) + 1) / 2).clamp(0, 1)
+    def main_loss(self, out, target): return 'mse', F.mse_loss(out.float(), target)
+
+class SupervisedPath(FlowPath):
+    "No path: the network sees the image only and predicts the logits of the mask."
+    name, state_input = 'supervised', False
+    def sample_t(self, n, device=None, generator=None): return torch.ones(n, device=device)   # t = 1: the end of a path
+    def x_0(self, shape, generator=None, device=None): return None
+    def x_t(self, mask, t, generator=None): return None, mask
+
+FLOW_PATHS = {p.name: p for p in (DFMPath, CFMPath, SupervisedPath)}
+
+def flow_path(cfg: FlowConfig) -> FlowPath:
+    "The path object of a flow config."
+    if cfg.flow not in FLOW_PATHS: raise ConfigError(f"unknown flow {cfg.flow!r}; expected one of {sorted(FLOW_PATHS)}")
+    return FLOW_PATHS[cfg.flow](cfg)
 
 # %% ../nbs/10_flow.ipynb #cb73831f
 def soft_dice_loss(p: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
@@ -96,32 +158,24 @@ def soft_dice_loss(p: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     den = p.flatten(1).sum(1) + target.flatten(1).sum(1)
     return (1 - (2 * inter + eps) / (den + eps)).mean()
 
-def sample_t(n: int, cfg: FlowConfig, device=None, generator=None) -> torch.Tensor:
-    "Training times (n,) in [0, 1): u**t_power."
-    return torch.rand(n, generator=generator, device=device) ** cfg.t_power
-
 def flow_loss(model, mask: torch.Tensor,           # (B, 1, H, W) {0, 1}
               image: torch.Tensor,                 # (B, 1, H, W)
-              cond: torch.Tensor|None, cfg: FlowConfig, generator=None, gate=None, gate_stages=None,
-              gate_fn: Callable|None = None) -> dict:
-    "One flow-matching loss evaluation: dict(loss, bce|mse, dice, p_1 (detached), t)."
-    B = mask.shape[0]
-    t = sample_t(B, cfg, mask.device, generator)
-    if cfg.flow == 'dfm':
-        x_t = dfm_corrupt(mask, t, cfg.kappa, generator)
-        inp, to_p = 2 * x_t - 1, lambda o: torch.sigmoid(o.float())
-    else:
-        x_0 = torch.randn(mask.shape, generator=generator, device=mask.device)
-        inp, target = cfm_path(x_0, 2 * mask - 1, t, cfg.sigma_min)
-        to_p = lambda o: ((cfm_x1_estimate(inp, t, o.float(), cfg.sigma_min) + 1) / 2).clamp(0, 1)
-    if gate_fn is not None:          # prediction-driven gate: a detached, ungated pass over the same x_t and t
-        with torch.no_grad(): gate = gate_fn(to_p(model(inp, t, image, cond=cond)))
-    o = model(inp, t, image, cond=cond, gate=gate, gate_stages=gate_stages).float()
-    p = to_p(o)
-    if cfg.flow == 'dfm': main = F.binary_cross_entropy_with_logits(o, mask.float()); out = dict(bce=main)
-    else: main = F.mse_loss(o, target); out = dict(mse=main)
+              cond: torch.Tensor|None, cfg: FlowConfig, generator=None,
+              extras: dict|None = None,            # network keyword arguments (e.g. gate, gate_stages)
+              extras_fn: Callable|None = None,     # p_1 -> network keyword arguments, from a detached pass
+             ) -> dict:
+    "One training-loss evaluation on the flow's path: dict(loss, bce|mse, dice, p_1 (detached), t)."
+    path = flow_path(cfg)
+    t = path.sample_t(mask.shape[0], mask.device, generator)
+    x_t, target = path.x_t(mask, t, generator)
+    extras = dict(extras or {})
+    if extras_fn is not None:
+        with torch.no_grad(): extras.update(extras_fn(path.p_1(path.call(model, x_t, t, image, cond), x_t, t)))
+    o = path.call(model, x_t, t, image, cond, **extras).float()
+    p = path.p_1(o, x_t, t)
+    name, main = path.main_loss(o, target)
     dice = soft_dice_loss(p, mask.float()) if cfg.dice_weight else torch.zeros((), device=mask.device)
-    return dict(loss=main + cfg.dice_weight * dice, dice=dice, p_1=p.detach(), t=t, **out)
+    return {'loss': main + cfg.dice_weight * dice, 'dice': dice, 'p_1': p.detach(), 't': t, name: main}
 
 # %% ../nbs/10_flow.ipynb #2b16ed82
 @dataclass
@@ -134,75 +188,75 @@ class SampleResult:
 
 def _tfull(x, t: float): return torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32)
 
-def _rand(shape, generator=None, device=None, normal: bool = False) -> torch.Tensor:
-    "U(0,1) (or N(0,1)) noise of `shape`; `generator` may be a list with one generator per batch item."
-    f = torch.randn if normal else torch.rand
-    if isinstance(generator, (list, tuple)):
-        if len(generator) != shape[0]: raise ConfigError(f"{len(generator)} generators for a batch of {shape[0]}")
-        return torch.stack([f(tuple(shape[1:]), generator=g, device=device) for g in generator])
-    return f(tuple(shape), generator=generator, device=device)
+def _snap(step, t, x, p1): return dict(step=step, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone())
 
-def sample_dfm(denoise: Callable, shape, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
-               kind: str = 'linear', generator=None, device=None, capture=(), gate_fn: Callable|None = None) -> SampleResult:
-    "DFM sampling from x_0 ~ Bernoulli(0.5): Euler or Heun; `denoise(x_t, t, gate) -> logits`."
+def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
+               generator=None, device=None, capture=()) -> SampleResult:
+    "DFM sampling from x_0 ~ Bernoulli(0.5): Euler or Heun; `denoise(x_t, t) -> logits`."
     if steps < 1: raise ConfigError(f"sample_steps must be >= 1, got {steps}")
     if sampler not in ('euler', 'heun'): raise ConfigError(f"DFM sampler {sampler!r}: expected 'euler' or 'heun'")
     ts = [i / steps for i in range(steps + 1)]
-    ks = [float(kappa(torch.tensor(t), kind)) for t in ts]
-    x = (_rand(shape, generator, device) < 0.5).float()
-    nfe, traj, p1, gate = 0, [], None, None
+    ks = [float(kappa(torch.tensor(t), path.cfg.kappa)) for t in ts]
+    x = path.x_0(shape, generator, device)
+    nfe, traj = 0, []
     for i in range(steps):
         t, tn = ts[i], ts[i + 1]
-        if gate_fn is not None and p1 is not None: gate = gate_fn(p1)
-        p1 = torch.sigmoid(denoise(2 * x - 1, _tfull(x, t), gate).float()); nfe += 1
-        if i in capture: traj.append(dict(step=i, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone()))
+        p1 = path.p_1(denoise(x, _tfull(x, t))); nfe += 1
+        if i in capture: traj.append(_snap(i, t, x, p1))
         jump = 1.0 if i == steps - 1 else (ks[i + 1] - ks[i]) / max(1 - ks[i], 1e-12)
         r_jump, r_val = _rand(shape, generator, device), _rand(shape, generator, device)
         if sampler == 'heun' and i < steps - 1:
             prop = torch.where(r_jump < jump, (r_val < p1).float(), x)
-            p1b = torch.sigmoid(denoise(2 * prop - 1, _tfull(x, tn), gate).float()); nfe += 1
-            p1 = 0.5 * (p1 + p1b)
+            p1 = 0.5 * (p1 + path.p_1(denoise(prop, _tfull(x, tn)))); nfe += 1
         x = torch.where(r_jump < jump, (r_val < p1).float(), x)
-    if prob_map == 'final_eval':
-        p1 = torch.sigmoid(denoise(2 * x - 1, _tfull(x, 1.0), gate).float()); nfe += 1
+    if prob_map == 'final_eval': p1 = path.p_1(denoise(x, _tfull(x, 1.0))); nfe += 1
     elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
-    if steps in capture: traj.append(dict(step=steps, t=1.0, x_t=x.detach().clone(), p_1=p1.detach().clone()))
+    if steps in capture: traj.append(_snap(steps, 1.0, x, p1))
     return SampleResult(p1, x, nfe, traj)
 
-def sample_cfm(denoise: Callable, shape, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
-               sigma_min: float = 0.0, generator=None, device=None, capture=(), gate_fn: Callable|None = None) -> SampleResult:
-    "CFM ODE integration from x_0 ~ N(0, 1): Euler, Heun or midpoint; `denoise(x_t, t, gate) -> velocity`."
+def sample_cfm(denoise: Callable, shape, path: CFMPath, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
+               generator=None, device=None, capture=()) -> SampleResult:
+    "CFM ODE integration from x_0 ~ N(0, 1): Euler, Heun or midpoint; `denoise(x_t, t) -> velocity`."
     if steps < 1: raise ConfigError(f"sample_steps must be >= 1, got {steps}")
     if sampler not in ('euler', 'heun', 'midpoint'): raise ConfigError(f"CFM sampler {sampler!r}: expected euler, heun or midpoint")
     h = 1.0 / steps
-    x = _rand(shape, generator, device, normal=True)
-    nfe, traj, p1, gate = 0, [], None, None
-    to_p = lambda xt, t, v: ((cfm_x1_estimate(xt, _tfull(xt, t), v, sigma_min) + 1) / 2).clamp(0, 1)
+    x = path.x_0(shape, generator, device)
+    nfe, traj = 0, []
+    def vp(xt, t):                                   # velocity and p_1 at a state
+        tt = _tfull(xt, t); v = denoise(xt, tt).float()
+        return v, path.p_1(v, xt, tt)
     for i in range(steps):
         t = i * h
-        if gate_fn is not None and p1 is not None: gate = gate_fn(p1)
-        v = denoise(x, _tfull(x, t), gate).float(); nfe += 1
-        p1 = to_p(x, t, v)
-        if i in capture: traj.append(dict(step=i, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone()))
+        v, p1 = vp(x, t); nfe += 1
+        if i in capture: traj.append(_snap(i, t, x, p1))
         if sampler == 'euler': x = x + h * v
         elif sampler == 'heun':
-            v2 = denoise(x + h * v, _tfull(x, t + h), gate).float(); nfe += 1
-            p1 = to_p(x + h * v, t + h, v2)
+            v2, p1 = vp(x + h * v, t + h); nfe += 1
             x = x + 0.5 * h * (v + v2)
         else:
-            xm = x + 0.5 * h * v
-            v2 = denoise(xm, _tfull(x, t + 0.5 * h), gate).float(); nfe += 1
-            p1 = to_p(xm, t + 0.5 * h, v2)
+            v2, p1 = vp(x + 0.5 * h * v, t + 0.5 * h); nfe += 1
             x = x + h * v2
     if prob_map == 'final_eval': p1 = ((x + 1) / 2).clamp(0, 1)       # the ODE end point (= an evaluation at t = 1)
     elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
-    if steps in capture: traj.append(dict(step=steps, t=1.0, x_t=x.detach().clone(), p_1=p1.detach().clone()))
+    if steps in capture: traj.append(_snap(steps, 1.0, x, p1))
     return SampleResult(p1, x, nfe, traj)
 
-def sample(denoise: Callable, shape, flow: FlowConfig, sc: SamplerConfig, generator=None, device=None, capture=(),
-           gate_fn=None) -> SampleResult:
-    "Dispatch to the DFM or CFM sampler named by the configs."
+def sample_supervised(denoise: Callable, shape, path: SupervisedPath, generator=None, device=None, capture=()) -> SampleResult:
+    "One network evaluation; the final state is p_1 > 0.5 (captured step 0: no state yet, zeros)."
+    p1 = path.p_1(denoise(None, None))
+    x = (p1 > 0.5).float()
+    traj = [_snap(s, float(s), torch.zeros_like(p1) if s == 0 else x, p1) for s in (0, 1) if s in capture]
+    return SampleResult(p1, x, 1, traj)
+
+def sample(denoise: Callable, shape, flow: FlowConfig, sc: SamplerConfig, generator=None, device=None, capture=()) -> SampleResult:
+    "Dispatch to the sampler of the flow named by the configs."
+    path = flow_path(flow)
+    if flow.flow == 'supervised':
+        if sc.sample_steps != 1 or sc.sampler != 'euler':
+            raise ConfigError(f"flow 'supervised' makes one network evaluation: sampler must be 'euler' with sample_steps 1, "
+                              f"got {sc.sampler!r} with {sc.sample_steps}")
+        return sample_supervised(denoise, shape, path, generator, device, capture)
     if flow.flow == 'dfm':
         if sc.sampler == 'midpoint': raise ConfigError("sampler 'midpoint' is CFM-only; DFM has euler and heun")
-        return sample_dfm(denoise, shape, sc.sample_steps, sc.sampler, sc.prob_map, flow.kappa, generator, device, capture, gate_fn)
-    return sample_cfm(denoise, shape, sc.sample_steps, sc.sampler, sc.prob_map, flow.sigma_min, generator, device, capture, gate_fn)
+        return sample_dfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture)
+    return sample_cfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture)

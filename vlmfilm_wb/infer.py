@@ -23,13 +23,13 @@ import torch
 from monai.inferers import sliding_window_inference
 
 from .core import ConfigError, stable_hash
-from .flow import FlowConfig, SamplerConfig, sample
+from .flow import FlowConfig, SamplerConfig, sample, flow_path
 from .metrics import image_metrics
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'InferConfig', 'window_slices', 'pad_to_window', 'image_seed', 'Segmenter', 'predict_split']
+__all__ = ['log', 'InferConfig', 'window_slices', 'image_seed', 'Segmenter', 'predict_and_score', 'predict_split']
 
 # %% ../nbs/11_infer.ipynb #4e2709d5
 @dataclass
@@ -48,12 +48,6 @@ def window_slices(shape, window: int, overlap: float) -> list[tuple[slice, slice
     interval = [window if window == s else max(1, int(window * (1 - overlap))) for s in size]
     return [tuple(sl) for sl in dense_patch_slices(size, (window, window), interval)]
 
-def pad_to_window(a: np.ndarray, window: int) -> np.ndarray:
-    "Reflect-pad (H, W) symmetrically to at least `window` per side, as the sliding-window inference does."
-    ph, pw = max(window - a.shape[0], 0), max(window - a.shape[1], 0)
-    if not (ph or pw): return a
-    return np.pad(a, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), mode='reflect')
-
 # %% ../nbs/11_infer.ipynb #138abd13
 def image_seed(base: int, name: str) -> int:
     "A 63-bit seed from the sampler seed and the image name (order- and batch-independent)."
@@ -62,9 +56,9 @@ def image_seed(base: int, name: str) -> int:
 class Segmenter:
     "Network + conditioning + sampler + sliding windows: `predict(item, source)` → probability map."
     def __init__(self, model, conditioner, flow: FlowConfig, sampler: SamplerConfig, infer: InferConfig,
-                 scope: str = 'image', gate_fn: Callable|None = None, gate_stages=None, device=None):
+                 scope: str = 'image', extras_fn: Callable|None = None, device=None):
         self.model, self.conditioner, self.flow, self.sampler, self.infer = model, conditioner, flow, sampler, infer
-        self.scope, self.gate_fn, self.gate_stages = scope, gate_fn, gate_stages
+        self.scope, self.extras_fn = scope, extras_fn
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
 
     def _cond(self, images: torch.Tensor, index: int, source):
@@ -86,9 +80,13 @@ class Segmenter:
             gen = [torch.Generator(device=self.device).manual_seed(image_seed(seed, f'{sl[-2].start},{sl[-1].start}'))
                    for sl in slices]                          # one generator per window: batch-independent noise
             cond = (cond_img.expand(N, -1) if cond_img is not None else None) if self.scope == 'image' else self._cond(win, index, source)
-            den = lambda x_t, t, gate: self.model(x_t, t, win, cond=cond, gate=gate, gate_stages=self.gate_stages)
-            r = sample(den, (N, 1, *win.shape[-2:]), self.flow, self.sampler, generator=gen, device=self.device,
-                       capture=capture, gate_fn=self.gate_fn)
+            path, prev = flow_path(self.flow), {}
+            def den(x_t, t):                                   # extras from the previous evaluation's p_1 (none at the first)
+                extras = self.extras_fn(prev['p_1']) if self.extras_fn is not None and 'p_1' in prev else {}
+                o = path.call(self.model, x_t, t, win, cond, **extras)
+                if self.extras_fn is not None: prev['p_1'] = path.p_1(o, x_t, t)
+                return o
+            r = sample(den, (N, 1, *win.shape[-2:]), self.flow, self.sampler, generator=gen, device=self.device, capture=capture)
             stats['nfe'] = r.nfe; stats['windows'] += N
             out = {'prob': r.prob}
             for d in r.trajectory:   # the sampler's copies: MONAI weights each output in place, so no two keys may share a tensor
@@ -106,16 +104,21 @@ class Segmenter:
         return res
 
 # %% ../nbs/11_infer.ipynb #55847df3
-def predict_split(seg: Segmenter, ds, progress: bool = False, limit: int|None = None) -> Iterator[dict]:
-    "For each image of `ds` (a VesselImages): dict(name, index, prob, pred, metrics, nfe_per_window, windows, seconds)."
+def predict_and_score(seg: Segmenter, ds, i: int, capture=()) -> dict:
+    "Image `i` of `ds` (a VesselImages): dict(name, index, prob, pred, metrics, nfe_per_window, windows, seconds[, trajectory])."
+    item = ds[i]
+    t0 = time.perf_counter()
+    r = seg.predict(item, ds, capture=capture)
+    dt = time.perf_counter() - t0
+    pred = r['prob'] > seg.infer.threshold
+    out = dict(name=item['name'], index=i, prob=r['prob'], pred=pred, metrics=image_metrics(pred, ds.raw(i)[1]),
+               nfe_per_window=r['nfe_per_window'], windows=r['windows'], seconds=dt)
+    if capture: out['trajectory'] = r['trajectory']
+    return out
+
+def predict_split(seg: Segmenter, ds, progress: bool = False, limit: int|None = None, capture=()) -> Iterator[dict]:
+    "`predict_and_score` for each of the first `limit` images of `ds` (all by default)."
     from tqdm.auto import tqdm
     n = len(ds) if limit is None else min(limit, len(ds))
     for i in tqdm(range(n), desc=f'predict {ds.split}', disable=not progress):
-        item = ds[i]
-        t0 = time.perf_counter()
-        r = seg.predict(item, ds)
-        dt = time.perf_counter() - t0
-        pred = r['prob'] > seg.infer.threshold
-        m = image_metrics(pred, ds.raw(i)[1])
-        yield dict(name=item['name'], index=i, prob=r['prob'], pred=pred, metrics=m, nfe_per_window=r['nfe_per_window'],
-                   windows=r['windows'], seconds=dt)
+        yield predict_and_score(seg, ds, i, capture)

@@ -1,7 +1,10 @@
 """The FiLM UNet: time-conditioned residual blocks, FiLM heads on chosen decoder stages, named presets, and a gamma/beta recorder.
 
-`VesselFlowNet(x_t, t, image, cond=...)` predicts the logits of x_1 (DFM) or a velocity (CFM) from the noisy mask
-`x_t` concatenated with the image, the time `t` (B,) and the condition `cond`.
+`VesselFlowNet(x_t, t, image, cond=...)` predicts the logits of x_1 (DFM) or a velocity (CFM) from the network input
+of the state `x_t` (formed by the flow's path object) concatenated with the image, the time `t` (B,) and the
+condition `cond`. Built with `state_input=False` (the `supervised` flow) the same UNet takes the image only: no x_t
+channel, no time embedding and no time scale-shift in its residual blocks, and it is called as
+`model(None, None, image, cond=...)`; everything else (presets, FiLM stages and modes, encoder) is identical.
 
 - **Decoder stages are indexed 0 = deepest … L-1 = shallowest.** Stage `s` works at encoder level `L-1-s`, so
   with channels `(16, 32, 64, 128)` stage 0 has 128 channels at 1/8 resolution and stage 3 has 16 channels at full
@@ -106,18 +109,19 @@ class TimeEmbedding(nn.Module):
         return self.mlp(torch.cat([a.sin(), a.cos()], -1))
 
 class ResBlock(nn.Module):
-    "GroupNorm-SiLU-conv, time scale-shift, GroupNorm-SiLU-conv, plus a (1x1) skip."
+    "GroupNorm-SiLU-conv, time scale-shift (none when `tdim` = 0), GroupNorm-SiLU-conv, plus a (1x1) skip."
     def __init__(self, cin: int, cout: int, tdim: int, groups: int = 8, dropout: float = 0.0):
         super().__init__()
         self.norm1, self.conv1 = _gn(cin, groups), nn.Conv2d(cin, cout, 3, padding=1)
-        self.temb = nn.Linear(tdim, 2 * cout)
+        self.temb = nn.Linear(tdim, 2 * cout) if tdim else None
         self.norm2, self.conv2 = _gn(cout, groups), nn.Conv2d(cout, cout, 3, padding=1)
         self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
-    def forward(self, x, temb):
-        h = self.conv1(F.silu(self.norm1(x)))
-        s, b = self.temb(temb)[:, :, None, None].chunk(2, 1)
-        h = self.norm2(h) * (1 + s) + b
+    def forward(self, x, temb=None):
+        h = self.norm2(self.conv1(F.silu(self.norm1(x))))
+        if self.temb is not None:
+            s, b = self.temb(temb)[:, :, None, None].chunk(2, 1)
+            h = h * (1 + s) + b
         return self.conv2(self.drop(F.silu(h))) + self.skip(x)
 
 class Attention(nn.Module):
@@ -168,13 +172,15 @@ class FiLMLayer(nn.Module):
 
 # %% ../nbs/09_model.ipynb #435e798f
 class FiLMUNet(nn.Module):
-    "UNet over concat(x_t, image) with time scale-shift and FiLM on the selected decoder stages."
-    def __init__(self, cfg: ModelConfig, in_channels: int = 2, out_channels: int = 1):
+    "UNet over concat(x_t, image) with time scale-shift and FiLM on the selected decoder stages (image only without a state input)."
+    def __init__(self, cfg: ModelConfig, in_channels: int|None = None, out_channels: int = 1, state_input: bool = True):
         super().__init__()
         c = self.cfg = resolve_model_config(cfg)
-        C, L, G, T = c.channels, len(c.channels), c.norm_groups, c.time_dim
-        self.L = L
-        self.time = TimeEmbedding(T)
+        C, L, G = c.channels, len(c.channels), c.norm_groups
+        T = c.time_dim if state_input else 0
+        self.L, self.state_input = L, state_input
+        in_channels = in_channels if in_channels is not None else (2 if state_input else 1)
+        self.time = TimeEmbedding(T) if state_input else None
         self.stem = nn.Conv2d(in_channels, C[0], 3, padding=1)
         self.enc, self.down = nn.ModuleList(), nn.ModuleList()
         prev = C[0]
@@ -198,8 +204,8 @@ class FiLMUNet(nn.Module):
                                                        c.difficulty_gate), s)
         self.out = nn.Sequential(_gn(C[0], G), nn.SiLU(), nn.Conv2d(C[0], out_channels, 3, padding=1))
 
-    def forward(self, x_t: torch.Tensor,        # (B, 1, H, W) noisy mask (DFM: {0,1}; CFM: real)
-                t: torch.Tensor,                # (B,) time in [0, 1]
+    def forward(self, x_t: torch.Tensor|None,   # (B, 1, H, W) network input of the state (None without a state input)
+                t: torch.Tensor|None,           # (B,) time in [0, 1] (None without a state input)
                 image: torch.Tensor,            # (B, 1, H, W) normalised image
                 cond: torch.Tensor|None = None, # (B, cond_dim + PROFILE_DIM) or None without FiLM
                 gate: torch.Tensor|None = None, # (B, 1, H, W) spatial FiLM gate in [0, 1], or None
@@ -210,14 +216,18 @@ class FiLMUNet(nn.Module):
                               f"conditioning must not silently switch off (use film_mode 'null' or 'shuffle' as controls)")
         if not len(self.film) and cond is not None:
             raise ConfigError("this model was built with film_mode='off' (no FiLM heads) but got a cond")
-        H, W = x_t.shape[-2:]
+        if not self.state_input and (x_t is not None or t is not None):
+            raise ConfigError("this network was built without a state input (flow 'supervised'): call it as model(None, None, image, cond=...)")
+        if self.state_input and (x_t is None or t is None):
+            raise ConfigError("this network was built for a flow (it takes x_t and t); got None: use the flow's path object to call it")
+        H, W = image.shape[-2:]
         m = 2 ** (self.L - 1)
         ph, pw = (-H) % m, (-W) % m
-        h = torch.cat([x_t, image], 1)
+        h = torch.cat([x_t, image], 1) if self.state_input else image
         if ph or pw:
             h = F.pad(h, (0, pw, 0, ph), mode='reflect' if min(H, W) > max(ph, pw) else 'replicate')
             if gate is not None: gate = F.pad(gate, (0, pw, 0, ph), mode='replicate')
-        temb = self.time(t)
+        temb = self.time(t) if self.time is not None else None
         h = self.stem(h)
         skips = []
         for (blocks, attn), down in zip(self.enc, self.down):
@@ -237,11 +247,12 @@ class FiLMUNet(nn.Module):
 # %% ../nbs/09_model.ipynb #9f3db822
 class VesselFlowNet(nn.Module):
     "Condition encoder + FiLM UNet; `forward(x_t, t, image, cond=...)`, `encode(feats, emb) -> cond`."
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, state_input: bool = True):
         super().__init__()
         self.cfg = c = resolve_model_config(cfg)
+        self.state_input = state_input
         self.encoder = ConditionEncoder(PROFILE_DIM, c.embed_dim, c.cond_dim, c.cond_hidden) if c.film_mode != 'off' else None
-        self.unet = FiLMUNet(c)
+        self.unet = FiLMUNet(c, state_input=state_input)
         self.register_buffer('opt_steps', torch.zeros((), dtype=torch.long))   # optimisation steps taken (saved)
 
     @property

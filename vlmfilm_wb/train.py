@@ -35,8 +35,8 @@ from .profiles import ProfileConfig
 from .store import ProfileService, ProfileStore
 from .condition import Conditioner, effective_film_mode
 from .model import ModelConfig, VesselFlowNet, resolve_model_config, count_parameters
-from .flow import FlowConfig, SamplerConfig, flow_loss
-from .infer import InferConfig, Segmenter, predict_split
+from .flow import FlowConfig, SamplerConfig, flow_loss, flow_path
+from .infer import InferConfig, Segmenter, predict_and_score
 from .metrics import summarise
 from .junction import JunctionConfig, junction_gate, gated_stages
 
@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'DataConfig', 'TrainConfig', 'RunConfig', 'run_config',
-           'VesselDataModule', 'build_conditioner', 'gating', 'film_stats', 'FlowSegModule', 'precompute_profiles',
-           'train', 'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model',
+           'build_network', 'VesselDataModule', 'build_conditioner', 'gating', 'film_stats', 'FlowSegModule',
+           'precompute_profiles', 'train', 'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model',
            'segmenter_from_checkpoint']
 
 # %% ../nbs/12_train.ipynb #f97df38b
@@ -119,7 +119,15 @@ RUN_PRESETS: dict[str, dict] = {
 def run_config(preset: str = 'cpu', overrides: dict|None = None, **kw) -> RunConfig:
     "A RunConfig from a named preset plus flat or dotted overrides (strict: unknown keys raise)."
     if preset not in RUN_PRESETS: raise ConfigError(f"unknown run preset {preset!r}; known: {sorted(RUN_PRESETS)}")
-    return override(override(RunConfig(), RUN_PRESETS[preset]), {**(overrides or {}), **kw})
+    user = {**(overrides or {}), **kw}
+    cfg = override(override(RunConfig(), RUN_PRESETS[preset]), user)
+    if cfg.flow.flow == 'supervised' and not {k.split('.')[-1] for k in user} & {'sample_steps', 'sampler'}:
+        cfg = replace(cfg, sampler=replace(cfg.sampler, sampler='euler', sample_steps=1))   # one evaluation: nothing to integrate
+    return cfg
+
+def build_network(cfg: RunConfig) -> VesselFlowNet:
+    "The network of a run: the model config, with a state input unless the flow is supervised."
+    return VesselFlowNet(cfg.model, state_input=flow_path(cfg.flow).state_input)
 
 # %% ../nbs/12_train.ipynb #d703ddcd
 class _Indices(torch.utils.data.Dataset):
@@ -166,7 +174,7 @@ def build_conditioner(cfg: RunConfig, store: str|Path|None = None, trained_mode:
 
 # %% ../nbs/12_train.ipynb #73c7e749
 def gating(cfg: RunConfig, net: VesselFlowNet, evaluation: bool, source: str|None = None, steps: int|None = None):
-    "(gate_fn, gate_stages), or (None, None) when gating is off or still warming up (`steps`: default `net.opt_steps`)."
+    "(extras_fn, gate_stages): `extras_fn(p_1)` gives the network's gate keywords; (None, None) when gating is off or warming up."
     jc = cfg.junction_gating
     steps = int(net.opt_steps) if steps is None else int(steps)
     if not jc.enabled or not net.has_film or steps < jc.warmup_steps: return None, None
@@ -174,7 +182,7 @@ def gating(cfg: RunConfig, net: VesselFlowNet, evaluation: bool, source: str|Non
     if evaluation and (source or jc.source) == 'gt':
         raise ConfigError("junction_gating.source='gt' reads the ground truth: refused at evaluation time (gating is "
                           "not silently turned off); evaluate with junction_source='pred' or retrain with source 'pred'")
-    return (lambda p1: junction_gate(p1, jc)), stages
+    return (lambda p1: dict(gate=junction_gate(p1, jc), gate_stages=stages)), stages
 
 # %% ../nbs/12_train.ipynb #78ce884d
 COLLAPSE_EPS, COLLAPSE_ROUNDS = 1e-4, 3
@@ -205,7 +213,7 @@ class FlowSegModule(L.LightningModule):
         super().__init__()
         self.cfg = config_from_dict(RunConfig, config)
         self.save_hyperparameters({'config': config_to_dict(self.cfg)})
-        self.net = VesselFlowNet(self.cfg.model)
+        self.net = build_network(self.cfg)
         if self.cfg.train.channels_last: self.net = self.net.to(memory_format=torch.channels_last)
         self.store_path = store
         self.conditioner, self.service = None, None
@@ -229,16 +237,17 @@ class FlowSegModule(L.LightningModule):
         cond = self.cond_for(batch, src)
         img, mask = batch['image'], batch['mask']
         if self.cfg.train.channels_last: img, mask = img.contiguous(memory_format=torch.channels_last), mask.contiguous(memory_format=torch.channels_last)
-        gate_fn, stages = gating(self.cfg, self.net, evaluation=False, steps=self.global_step)
-        gate = None
-        if gate_fn is not None and self.cfg.junction_gating.source == 'gt': gate, gate_fn = gate_fn(mask), None
-        out = flow_loss(self.net, mask, img, cond, self.cfg.flow, gate=gate, gate_stages=stages, gate_fn=gate_fn)
+        extras_fn, _ = gating(self.cfg, self.net, evaluation=False, steps=self.global_step)
+        extras = None
+        if extras_fn is not None and self.cfg.junction_gating.source == 'gt': extras, extras_fn = extras_fn(mask), None
+        out = flow_loss(self.net, mask, img, cond, self.cfg.flow, extras=extras, extras_fn=extras_fn)
         B = mask.shape[0]
         if cond is not None and self.global_step % max(1, self.cfg.train.log_every) == 0:
             self.log_dict({f'film/{k}': v for k, v in film_stats(self.net, cond).items()}, batch_size=B)
         self.log('train/loss', out['loss'], prog_bar=True, batch_size=B)
         self.log('train/dice_loss', out['dice'], batch_size=B)
-        self.log('train/' + ('bce' if self.cfg.flow.flow == 'dfm' else 'mse'), out.get('bce', out.get('mse')), batch_size=B)
+        main = 'mse' if 'mse' in out else 'bce'
+        self.log(f'train/{main}', out[main], batch_size=B)
         return out['loss']
 
     def on_train_batch_end(self, outputs, batch, batch_idx): self.net.opt_steps.fill_(self.global_step)
@@ -251,21 +260,19 @@ class FlowSegModule(L.LightningModule):
             if not getattr(self, '_warned_gt', False):
                 log.warning("junction_gating.source='gt' in training: validation gates from the sampler's p_1 (source 'pred')")
                 self._warned_gt = True
-        gate_fn, stages = gating(self.cfg, self.net, evaluation=True, source=src, steps=self.global_step)
+        extras_fn, _ = gating(self.cfg, self.net, evaluation=True, source=src, steps=self.global_step)
         return Segmenter(self.net, self._conditioner(), self.cfg.flow, self.cfg.sampler, self.cfg.infer,
-                         scope=self.cfg.profile.profile_scope, gate_fn=gate_fn, gate_stages=stages, device=self.device)
+                         scope=self.cfg.profile.profile_scope, extras_fn=extras_fn, device=self.device)
 
     def on_validation_epoch_start(self): self.val_rows, self.val_conds = [], []
 
     def validation_step(self, batch, batch_idx):
         ds = self.dm.images(self.cfg.data.val_split)
         for i in batch.tolist():
-            r = self.segmenter().predict(ds[i], ds)
+            r = predict_and_score(self.segmenter(), ds, i)
             if self.net.has_film and self.cfg.profile.profile_scope == 'image':
                 self.val_conds.append(self.cond_for(dict(image=ds[i]['image'][None], index=torch.tensor([i])), ds))
-            from vlmfilm_wb.metrics import image_metrics
-            m = image_metrics(r['prob'] > self.cfg.infer.threshold, ds.raw(i)[1])
-            self.val_rows.append(dict(name=ds.names[i], **m))
+            self.val_rows.append(dict(name=r['name'], **r['metrics']))
 
     def on_validation_epoch_end(self):
         if not self.val_rows: return
@@ -307,7 +314,7 @@ class FlowSegModule(L.LightningModule):
                                   parameters=count_parameters(self.net))
 
 # %% ../nbs/12_train.ipynb #fc7cc25b
-def _embed_dim_for(cfg: RunConfig, store) -> int:
+def _embed_dim_for(cfg: RunConfig) -> int:
     if cfg.profile.feature_mode == 'json' or effective_film_mode(cfg.model.film_mode) in ('off',): return 0
     from vlmfilm_wb.store import make_profiler
     return make_profiler(cfg.profile).embed_dim()
@@ -334,7 +341,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     L.seed_everything(t.seed, workers=True, verbose=False)
     mode = effective_film_mode(cfg.model.film_mode)
     cfg = replace(cfg, model=replace(resolve_model_config(replace(cfg.model, film_mode=mode)),
-                                     embed_dim=_embed_dim_for(cfg, store)))
+                                     embed_dim=_embed_dim_for(cfg)))
     store = str(store) if store is not None else None
     module = FlowSegModule(config_to_dict(cfg), store)
     dm = VesselDataModule(cfg); module.dm = dm
@@ -361,12 +368,12 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
         if module.last_val is None or module.last_val['step'] != trainer.global_step:
             trainer.validate(module, datamodule=dm, verbose=False)
     ckpt = out_dir/'model.ckpt'
-    buf = io.BytesIO(); trainer.save_checkpoint(out_dir/'.model.ckpt.tmp'); os.replace(out_dir/'.model.ckpt.tmp', ckpt)
+    trainer.save_checkpoint(out_dir/'.model.ckpt.tmp'); os.replace(out_dir/'.model.ckpt.tmp', ckpt)
     if svc is not None: svc.store.flush()
     s = module.last_val['summary']
     summary = dict(name=cfg.name, checkpoint=str(ckpt), steps=int(trainer.global_step), train_seconds=train_s,
                    patches_per_second=trainer.global_step * cfg.data.batch_size / max(train_s, 1e-9),
-                   parameters=count_parameters(module.net), film_mode=cfg.model.film_mode, film_stages=cfg.model.film_stages,
+                   parameters=count_parameters(module.net), flow=cfg.flow.flow, film_mode=cfg.model.film_mode, film_stages=cfg.model.film_stages,
                    val=dict(step=module.last_val['step'], n_images=module.last_val['n_images'],
                             **{k: s[k] for k in ('dice', 'cldice', 'iou', 'precision', 'recall', 'betti0_error', 'betti1_error')},
                             dice_pooled=s['pooled']['dice']),
@@ -416,7 +423,7 @@ def load_model(path: str|Path, expect=None, device='cpu') -> tuple[VesselFlowNet
              config_from_dict(ModelConfig, {**config_to_dict(cfg.model), **expect})
         diff = _model_diff(cfg.model, em)
         if diff: raise CheckpointError(f"{path}: model config does not match: " + '; '.join(diff))
-    net = VesselFlowNet(cfg.model)
+    net = build_network(cfg)
     sd = {k[len('net.'):]: v for k, v in ck['state_dict'].items() if k.startswith('net.')}
     sd = {k.replace('_orig_mod.', ''): v for k, v in sd.items()}          # saved from a torch.compile'd net
     load_state_strict(net, sd, path)
@@ -442,8 +449,7 @@ def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None 
         raise CheckpointError(f"{path}: the profiler differs from the one the model was trained with: "
                               f"trained {ck['profiler_fingerprint']}, now {svc.fingerprint}")
     if mode != trained: log.warning("evaluating a model trained with film_mode=%r under film_mode=%r", trained, mode)
-    gate_fn, stages = gating(cfg, net, evaluation=True, source=junction_source)
-    seg = Segmenter(net, cond, cfg.flow, cfg.sampler, cfg.infer, scope=cfg.profile.profile_scope, gate_fn=gate_fn,
-                    gate_stages=stages, device=device)
+    extras_fn, stages = gating(cfg, net, evaluation=True, source=junction_source)
+    seg = Segmenter(net, cond, cfg.flow, cfg.sampler, cfg.infer, scope=cfg.profile.profile_scope, extras_fn=extras_fn, device=device)
     return seg, cfg, dict(film_mode=mode, trained_film_mode=trained, global_step=ck.get('global_step'),
                           last_val=ck.get('last_val'), service=svc, gated_stages=stages, opt_steps=int(net.opt_steps))

@@ -2,6 +2,10 @@
 import json, subprocess, sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+from PIL import Image
+
 CLI = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
 
 
@@ -10,15 +14,33 @@ def _run(args, **kw):
 
 
 def test_run_train_template_writes_a_run_folder(workbench):
-    r = _run(['run', 'train', '-p', 'name', 'cli', '-p', 'eval_splits', '["val"]', '--quiet'])
+    # EMA (Lightning's EMAWeightAveraging, 2.6+) and TensorBoard logs on: the lowest-versions CI job runs this test too
+    r = _run(['run', 'train', '-p', 'name', 'cli', '-p', 'eval_splits', '["val"]', '-p', 'overrides',
+              '{"ema": true, "tensorboard": true}', '--quiet'])
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     run = Path(r.stdout.split('run folder: ')[1].splitlines()[0])
     assert run.parent == workbench / 'cache' / 'runs' and run.name.endswith('_train_cli')
     params, metrics = json.loads((run / 'params.json').read_text()), json.loads((run / 'metrics.json').read_text())
     assert params['params']['eval_splits'] == ['val'] and metrics['status'] == 'ok'
-    assert 0 <= metrics['val']['dice']['mean'] <= 1
     assert (run / 'train.ipynb').is_file() and (run / 'model.ckpt').is_file()
     assert {p.name for p in (run / 'figures').iterdir()} >= {'training.png', 'predictions_val.png'}
+    assert list((run / 'tb').glob('events.out.tfevents.*')), 'no TensorBoard event file'
+    # known answer: the reported Dice, recomputed here from the saved binary predictions and the dataset's own masks,
+    # 2|P∩G| / (|P| + |G|) per image (the mean over the 12 val images of synthetic_xca) and pooled over all pixels
+    from vlmfilm_wb.data import VesselImages, resolve_dataset
+    ds = VesselImages(resolve_dataset('synthetic_xca'), 'val')
+    (ev,) = run.glob('eval_*')                    # the one evaluation (val): its per-image binary predictions
+    inter, size = [], []
+    for i, n in enumerate(ds.names):
+        p, g = np.asarray(Image.open(ev / 'pred' / f'{n}.png')) > 127, ds.raw(i)[1] > 0
+        assert p.shape == g.shape and g.any()
+        inter.append(int((p & g).sum())); size.append(int(p.sum() + g.sum()))
+    inter, size = np.array(inter), np.array(size)
+    val = metrics['val']
+    assert len(ds.names) == 12 == val['dice']['n'] == val['n_images']
+    assert val['dice']['mean'] == pytest.approx(np.mean(2 * inter / size), abs=1e-12)
+    assert val['dice_pooled'] == pytest.approx(2 * inter.sum() / size.sum(), abs=1e-12)
+    assert val['dice']['lo'] <= val['dice']['mean'] <= val['dice']['hi']
 
 
 def test_failed_run_keeps_partial_notebook_and_error(workbench):

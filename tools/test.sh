@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" PYTHONUNBUFFERED=1 MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# quiet kernels: tools/jupyter/kernels/python3 is ipykernel's spec without its start-up warnings (see its README)
+export JUPYTER_PATH="$PWD/tools/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 echo "== notebooks and library in sync (nbdev-export leaves no diff)"
 nbdev-export
 if [ -n "$(git status --porcelain -- vlmfilm_wb)" ]; then
@@ -20,9 +22,17 @@ echo "== README.md rendered from nbs/index.ipynb"
 python tools/readme.py --check
 echo "== nbdev-test"
 nbdev-test --n-workers "${NBDEV_WORKERS:-2}" --timing
+# The explorer in JupyterLab, in headless Chromium: fails unless the page's DOM shows the image picker, the stage and step
+# sliders and the figure; --self-test also breaks the explorer cell and its figure on purpose and fails unless the
+# check catches both. Screenshot: cache/explorer_screenshot.png. Runs whenever Chromium is installed (.ci/run installs
+# it and sets VLMFILM_WB_REQUIRE_BROWSER=1, so a missing Chromium fails there instead of skipping).
 if command -v chromium >/dev/null 2>&1; then
-  echo "== optional: the explorer in JupyterLab, headless Chromium screenshot"
-  python tools/screenshot_explorer.py --out cache/explorer_screenshot.png || echo "(optional explorer screenshot failed)"
+  echo "== the explorer in JupyterLab: DOM check in headless Chromium (and the same check broken on purpose)"
+  python tools/check_explorer.py --self-test --out cache/explorer_screenshot.png
+elif [ "${VLMFILM_WB_REQUIRE_BROWSER:-0}" = 1 ]; then
+  echo "FAIL: chromium is not installed (apt-get install chromium) and VLMFILM_WB_REQUIRE_BROWSER=1" >&2; exit 1
+else
+  echo "== skipped: the explorer browser check (chromium not installed: apt-get install chromium)"
 fi
 echo "== pytest"
 pytest -q "$@"

@@ -25,7 +25,8 @@ from .metrics import image_metrics, summarise, paired_comparison, bootstrap_ci, 
 
 # %% auto #0
 __all__ = ['TABLE_METRICS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps', 'ablation_table',
-           'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons']
+           'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons',
+           'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -185,3 +186,22 @@ def format_comparisons(comps: list[dict], metrics: Sequence[str] = ('dice', 'cld
     "One line per comparison: A − B per metric with CI and verdict."
     return [f"{c['a']} − {c['b']} ({c['seeds']} seeds): " + '; '.join(
         f"{m} {c[f'{m}_diff']:+.4f} [{c[f'{m}_lo']:+.4f}, {c[f'{m}_hi']:+.4f}] {c[f'{m}_verdict']}" for m in metrics) for c in comps]
+
+# %% ../nbs/16_analysis.ipynb #2b1faa31
+def checkpoint_film_sensitivity(ckpt, split: str = 'test', dataset: str|None = None, limit: int|None = None,
+                                store=None) -> dict[int, dict]:
+    "`film_sensitivity` per stage of a checkpoint over the first `limit` images of a split ({} without FiLM)."
+    import torch
+    from vlmfilm_wb.train import segmenter_from_checkpoint
+    from vlmfilm_wb.data import VesselImages, resolve_dataset
+    from vlmfilm_wb.model import film_sensitivity
+    seg, cfg, info = segmenter_from_checkpoint(ckpt, store=store)
+    try:
+        if not seg.model.has_film: return {}
+        ds = VesselImages(resolve_dataset(dataset or cfg.data.dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
+        n = len(ds) if not limit else min(limit, len(ds))
+        with torch.no_grad():
+            conds = torch.cat([seg._cond(ds[i]['image'][None].to(seg.device), i, ds) for i in range(n)])
+        return film_sensitivity(seg.model, conds)
+    finally:
+        if info.get('service') is not None: info['service'].close()

@@ -31,7 +31,8 @@ from .store import ProfileService, profile_pixels
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'FILM_MODES', 'FILM_MODE_ENV', 'ConditionEncoder', 'derangement', 'effective_film_mode', 'Conditioner']
+__all__ = ['log', 'FILM_MODES', 'FILM_MODE_ENV', 'ConditionEncoder', 'derangement', 'effective_film_mode', 'null_condition',
+           'drop_condition', 'Conditioner']
 
 # %% ../nbs/08_condition.ipynb #1ede156a
 FILM_MODES = ('on', 'off', 'shuffle', 'null')
@@ -86,6 +87,18 @@ def effective_film_mode(mode: str, trained_mode: str|None = None) -> str:
         raise ConfigError(f"film_mode {mode!r} asked for a model trained with film_mode='off' (it has no FiLM heads)")
     return mode
 
+def null_condition(B: int, embed_dim: int = 0, device=None) -> tuple:
+    "The constant encoder input of `null` mode: the default profile's features and a zero embedding, B rows."
+    f = torch.from_numpy(profile_features(DEFAULT_PROFILE)).to(device).expand(B, -1)
+    return f, (torch.zeros(B, embed_dim, device=device) if embed_dim else None)
+
+def drop_condition(feats: torch.Tensor, emb: torch.Tensor|None, p: float, generator=None) -> tuple:
+    "Replace each row by the null condition with probability `p` (condition dropout, as in classifier-free guidance)."
+    if not p: return feats, emb
+    keep = (torch.rand(feats.shape[0], generator=generator, device=feats.device) >= p)[:, None]
+    nf, ne = null_condition(feats.shape[0], 0 if emb is None else emb.shape[-1], feats.device)
+    return torch.where(keep, feats, nf.to(feats.dtype)), (None if emb is None else torch.where(keep, emb, ne.to(emb.dtype)))
+
 class Conditioner:
     "Encoder inputs for a batch under a FiLM mode: `(feats (B,F), emb (B,E)|None)`, or None when FiLM is off."
     def __init__(self, mode: str, scope: str, service: ProfileService|None = None, embed_dim: int = 0, shuffle_seed: int = 0):
@@ -105,10 +118,7 @@ class Conditioner:
         if self.mode == 'off': return None
         B = batch['image'].shape[0]
         device = device or batch['image'].device
-        if self.mode == 'null':
-            f = torch.from_numpy(profile_features(DEFAULT_PROFILE)).to(device).expand(B, -1)
-            e = torch.zeros(B, self.embed_dim, device=device) if self.embed_dim else None
-            return f, e
+        if self.mode == 'null': return null_condition(B, self.embed_dim, device)
         pixels = self._shuffled(batch, source) if self.mode == 'shuffle' else profile_pixels(batch, self.scope, source)
         f, e = self.service.features(pixels)
         return (torch.from_numpy(f).to(device), None if e is None else torch.from_numpy(e).to(device))

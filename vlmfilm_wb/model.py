@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,8 +39,9 @@ from .profiles import PROFILE_DIM, PROFILE_FEATURES
 from .condition import ConditionEncoder, FILM_MODES
 
 # %% auto #0
-__all__ = ['MODEL_PRESETS', 'ModelConfig', 'resolve_model_config', 'stage_table', 'TimeEmbedding', 'ResBlock', 'Attention',
-           'FiLMHead', 'FiLMLayer', 'FiLMUNet', 'VesselFlowNet', 'count_parameters', 'FiLMRecorder']
+__all__ = ['MODEL_PRESETS', 'STATIC_RATIO', 'BOUND', 'ModelConfig', 'resolve_model_config', 'stage_table', 'TimeEmbedding',
+           'ResBlock', 'Attention', 'FiLMHead', 'FiLMLayer', 'FiLMUNet', 'VesselFlowNet', 'count_parameters',
+           'FiLMRecorder', 'film_parameters', 'film_sensitivity', 'static_stages']
 
 # %% ../nbs/09_model.ipynb #b1562306
 MODEL_PRESETS = {
@@ -302,3 +304,42 @@ class FiLMRecorder:
             d = out.setdefault(r['stage'], dict(gamma=[], beta=[], change=[]))
             for k in ('gamma', 'beta', 'change'): d[k].append(r[k])
         return {s: {k: torch.cat(v) for k, v in d.items()} for s, d in sorted(out.items())}
+
+# %% ../nbs/09_model.ipynb #f9acea10
+STATIC_RATIO, BOUND = 0.05, 0.95
+
+@torch.no_grad()
+def _head_tanh(head: FiLMHead, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = head.net(cond[:, :head.cond_dim]).chunk(2, -1)
+    return torch.tanh(a).float(), torch.tanh(b).float()
+
+@torch.no_grad()
+def film_parameters(net: nn.Module, cond: torch.Tensor) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    "Per FiLM stage: gamma and beta (B, C) for conditions `cond` (B, D)."
+    out = {}
+    for m in net.modules():
+        if isinstance(m, FiLMLayer):
+            g, b = m.head(cond)
+            out[m.stage] = (g[:, :, 0, 0].float().cpu().numpy(), b[:, :, 0, 0].float().cpu().numpy())
+    return dict(sorted(out.items()))
+
+@torch.no_grad()
+def film_sensitivity(net: nn.Module, cond: torch.Tensor) -> dict[int, dict[str, float]]:
+    "Per FiLM stage: fraction of gamma/beta channels at the tanh bound, and across-image / across-channel spread of gamma/beta."
+    out = {}
+    for m in net.modules():
+        if not isinstance(m, FiLMLayer): continue
+        ta, tb = _head_tanh(m.head, cond)
+        g, b = (x[:, :, 0, 0].float() for x in m.head(cond))
+        img_sd = lambda x: float(x.std(0).mean()) if x.shape[0] > 1 else 0.0
+        ch_sd = lambda x: float(x.mean(0).std()) if x.shape[1] > 1 else 0.0
+        ratio = lambda x: img_sd(x) / ch_sd(x) if ch_sd(x) > 1e-12 else float('nan')
+        out[m.stage] = dict(gamma_at_bound=float((ta.abs().mean(0) >= BOUND).float().mean()),
+                            beta_at_bound=float((tb.abs().mean(0) >= BOUND).float().mean()),
+                            gamma_image_vs_channel=ratio(g), beta_image_vs_channel=ratio(b),
+                            gamma_image_spread=img_sd(g), gamma_channel_spread=ch_sd(g))
+    return dict(sorted(out.items()))
+
+def static_stages(sens: dict[int, dict], ratio: float = STATIC_RATIO) -> list[int]:
+    "Stages whose gamma and beta vary across images by less than `ratio` of their variation across channels."
+    return [s for s, d in sens.items() if all(d[k] == d[k] and d[k] < ratio for k in ('gamma_image_vs_channel', 'beta_image_vs_channel'))]

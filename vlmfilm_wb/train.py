@@ -33,8 +33,9 @@ from .core import (ConfigError, CheckpointError, config_from_dict, config_to_dic
 from .data import VesselImages, PatchDataset, resolve_dataset
 from .profiles import ProfileConfig
 from .store import ProfileService, ProfileStore
-from .condition import Conditioner, effective_film_mode
-from .model import ModelConfig, VesselFlowNet, resolve_model_config, count_parameters
+from .condition import Conditioner, effective_film_mode, drop_condition
+from .model import (ModelConfig, VesselFlowNet, resolve_model_config, count_parameters, film_parameters,
+                              film_sensitivity, static_stages, STATIC_RATIO)
 from .flow import FlowConfig, SamplerConfig, flow_loss, flow_path
 from .infer import InferConfig, Segmenter, predict_and_score
 from .metrics import summarise
@@ -74,6 +75,8 @@ class TrainConfig:
     max_steps: int = 1000
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    film_weight_decay: float|None = None  # weight decay of the FiLM heads and condition encoder (None: weight_decay)
+    cond_dropout: float = 0.0         # fraction of training images given the null condition (classifier-free style)
     warmup_steps: int = 50
     lr_schedule: Literal['cosine', 'constant'] = 'cosine'
     grad_clip: float = 1.0
@@ -189,13 +192,14 @@ COLLAPSE_EPS, COLLAPSE_ROUNDS = 1e-4, 3
 
 @torch.no_grad()
 def film_stats(net: VesselFlowNet, cond: torch.Tensor) -> dict[str, float]:
-    "Per FiLM stage: gamma/beta mean and spread (std across the rows of `cond`, averaged over channels)."
-    from vlmfilm_wb.viz import film_parameters
+    "Per FiLM stage: gamma/beta mean and spread across the rows of `cond`, channels at the bound, image/channel spread ratio."
     out = {}
+    sens = film_sensitivity(net, cond)
     for s, (g, b) in film_parameters(net, cond).items():
         sp = lambda a: float(a.std(0).mean()) if a.shape[0] > 1 else 0.0
         out.update({f's{s}/gamma_mean': float(g.mean()), f's{s}/gamma_spread': sp(g),
-                    f's{s}/beta_mean': float(b.mean()), f's{s}/beta_spread': sp(b)})
+                    f's{s}/beta_mean': float(b.mean()), f's{s}/beta_spread': sp(b),
+                    **{f's{s}/{k}': v for k, v in sens[s].items() if k.endswith(('at_bound', 'image_vs_channel'))}})
     return out
 
 # %% ../nbs/12_train.ipynb #c02fae1a
@@ -227,14 +231,14 @@ class FlowSegModule(L.LightningModule):
             self.conditioner, self.service, mode = build_conditioner(self.cfg, self.store_path, self.cfg.model.film_mode)
         return self.conditioner
 
-    def cond_for(self, batch, source):
-        "Encoded condition (B, D) for a batch of `source` items, or None without FiLM."
+    def cond_for(self, batch, source, dropout: float = 0.0):
+        "Encoded condition (B, D) for a batch of `source` items (a fraction `dropout` given the null condition), or None without FiLM."
         f = self._conditioner()(batch, source, self.device)
-        return None if f is None else self.net.encode(*f)
+        return None if f is None else self.net.encode(*drop_condition(*f, dropout))
 
     def training_step(self, batch, batch_idx):
         src = self.dm.images(self.cfg.data.train_split)
-        cond = self.cond_for(batch, src)
+        cond = self.cond_for(batch, src, self.cfg.train.cond_dropout)
         img, mask = batch['image'], batch['mask']
         if self.cfg.train.channels_last: img, mask = img.contiguous(memory_format=torch.channels_last), mask.contiguous(memory_format=torch.channels_last)
         extras_fn, _ = gating(self.cfg, self.net, evaluation=False, steps=self.global_step)
@@ -290,6 +294,12 @@ class FlowSegModule(L.LightningModule):
                     log.warning("FiLM stage %d: gamma/beta spread across validation images %.2e < %.0e for %d validations: "
                                 "the conditioning has collapsed to a constant", st, spread, COLLAPSE_EPS, self.collapse_rounds[st])
             logs['film_val/collapsed_stages'] = float(sum(v >= COLLAPSE_ROUNDS for v in self.collapse_rounds.values()))
+            static = static_stages(film_sensitivity(self.net, torch.cat(self.val_conds)))
+            logs['film_val/static_stages'] = float(len(static))
+            if static and mode not in ('null',):
+                log.warning("FiLM stages %s act as a static affine at step %d: gamma/beta vary across validation images by less "
+                            "than %.0f%% of their variation across channels (the condition barely matters)",
+                            static, int(self.global_step), 100 * STATIC_RATIO)
         if self.service is not None:
             st_ = self.service.store.stats()
             for k in ('hit_rate', 'parse_failure_rate'):
@@ -301,7 +311,11 @@ class FlowSegModule(L.LightningModule):
 
     def configure_optimizers(self):
         t = self.cfg.train
-        opt = torch.optim.AdamW(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        film = [p for n, p in self.net.named_parameters() if n.startswith('encoder.') or '.film.' in n]
+        ids = {id(p) for p in film}
+        groups = [dict(params=[p for p in self.net.parameters() if id(p) not in ids], weight_decay=t.weight_decay)]
+        if film: groups.append(dict(params=film, weight_decay=t.weight_decay if t.film_weight_decay is None else t.film_weight_decay))
+        opt = torch.optim.AdamW(groups, lr=t.lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t))
         return dict(optimizer=opt, lr_scheduler=dict(scheduler=sched, interval='step'))
 

@@ -24,8 +24,8 @@ from .profiles import FOCUS_KEYS
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'save_figure', 'overlay', 'plot_training_curves', 'plot_predictions', 'plot_trajectory', 'film_parameters',
-           'plot_film_heatmaps', 'Explorer']
+__all__ = ['log', 'save_figure', 'overlay', 'plot_training_curves', 'plot_predictions', 'plot_trajectory', 'plot_film_heatmaps',
+           'Explorer']
 
 # %% ../nbs/15_viz.ipynb #d94a16ab
 def save_figure(fig, path: str|Path, dpi: int = 110) -> Path:
@@ -93,16 +93,7 @@ def plot_trajectory(image: np.ndarray, trajectory: list[dict], gt: np.ndarray|No
     return fig
 
 # %% ../nbs/15_viz.ipynb #9d1866c3
-@torch.no_grad()
-def film_parameters(net, cond: torch.Tensor) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    "Per FiLM stage: gamma and beta (B, C) for conditions `cond` (B, D)."
-    from vlmfilm_wb.model import FiLMLayer
-    out = {}
-    for m in net.modules():
-        if isinstance(m, FiLMLayer):
-            g, b = m.head(cond)
-            out[m.stage] = (g[:, :, 0, 0].float().cpu().numpy(), b[:, :, 0, 0].float().cpu().numpy())
-    return dict(sorted(out.items()))
+from .model import film_parameters      # the one reader of gamma/beta (re-exported for notebooks)
 
 def plot_film_heatmaps(params: dict, names: list[str]|None = None):
     "Heatmaps image × channel of gamma − 1 and beta for every stage."

@@ -25,7 +25,8 @@ from typing import Literal, Union
 import numpy as np
 import torch
 from scipy import ndimage
-from skimage.morphology import skeletonize, disk, binary_dilation
+from scipy.ndimage import binary_dilation
+from skimage.morphology import skeletonize, disk
 
 from .core import ConfigError
 
@@ -68,7 +69,7 @@ def junction_map(prob: np.ndarray,              # (H, W) probability map or mask
     if p.ndim != 2: raise ConfigError(f"junction_map expects an (H, W) map, got shape {p.shape}")
     skel = skeletonize(p > threshold)
     seeds = skel & (skeleton_degree(skel) >= degree_threshold)
-    m = binary_dilation(seeds, disk(radius_px)) if radius_px > 0 else seeds
+    m = binary_dilation(seeds, structure=disk(radius_px)) if radius_px > 0 else seeds
     return (m, seeds) if return_seeds else m
 
 def count_junctions(seeds: np.ndarray) -> int:

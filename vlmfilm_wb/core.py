@@ -6,7 +6,8 @@ Everything else in `vlmfilm_wb` stands on four small things defined here:
   `VLMFILM_WB_<KEY>` override any key; relative paths resolve from the project root, so a notebook run by
   `nbdev-test` (cwd `nbs/`) and one run by papermill (cwd = the caller's) see the same folders.
 - `config_from_dict` / `config_to_dict` / `override` turn nested config dataclasses into plain dicts and back,
-  refusing unknown keys and wrong types with a message that names the key, the value and what was expected.
+  refusing unknown keys, wrong types and numbers outside a field's declared range with a message that names the
+  key, the value and what was expected.
 - `atomic_write_bytes` / `atomic_write_text` / `write_json` never leave a half-written file behind.
 - `WorkbenchError` and its subclasses are the only exceptions the package raises on bad input."""
 
@@ -22,8 +23,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 # %% auto #0
 __all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError', 'CheckpointError',
            'find_project_root', 'Settings', 'load_settings', 'resolve_device', 'tune_malloc', 'atomic_write_bytes',
-           'atomic_write_text', 'write_json', 'read_json', 'yaml_load', 'config_from_dict', 'config_to_dict',
-           'leaf_paths', 'override', 'stable_hash', 'sha256_file']
+           'atomic_write_text', 'write_json', 'read_json', 'interval_text', 'in_interval', 'check_ranges', 'yaml_load',
+           'config_from_dict', 'config_to_dict', 'leaf_paths', 'override', 'stable_hash', 'sha256_file']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -168,6 +169,37 @@ def read_json(path: str|Path) -> Any:
     except FileNotFoundError as e: raise WorkbenchError(f"{path}: file not found") from e
     except json.JSONDecodeError as e: raise WorkbenchError(f"{path}: not valid JSON ({e})") from e
 
+# %% ../nbs/00_core.ipynb #fb809e56
+def _parse_interval(spec: str) -> tuple[float, float, bool, bool]:
+    "'[0, 1)' -> (0.0, 1.0, True, False): bounds and whether each is included."
+    s = spec.strip()
+    lo, hi = (float(x) for x in s[1:-1].split(','))
+    if s[0] not in '[(' or s[-1] not in '])': raise ValueError(f"bad interval {spec!r}")
+    return lo, hi, s[0] == '[', s[-1] == ']'
+
+def _fmt(x: float) -> str: return str(int(x)) if float(x).is_integer() else repr(x)
+
+def interval_text(spec: str) -> str:
+    "How an interval reads in a message: '(0, inf)' -> '> 0', '[1, inf)' -> '>= 1', '[0, 1)' -> 'in [0, 1)'."
+    lo, hi, lo_in, hi_in = _parse_interval(spec)
+    if hi == float('inf'): return ('>= ' if lo_in else '> ') + _fmt(lo)
+    if lo == float('-inf'): return ('<= ' if hi_in else '< ') + _fmt(hi)
+    return f"in {'[' if lo_in else '('}{_fmt(lo)}, {_fmt(hi)}{']' if hi_in else ')'}"
+
+def in_interval(v, spec: str) -> bool:
+    "Whether number `v` lies in interval `spec` (NaN never does)."
+    lo, hi, lo_in, hi_in = _parse_interval(spec)
+    return (lo <= v if lo_in else lo < v) and (v <= hi if hi_in else v < hi)
+
+def check_ranges(cfg, where: str = ''):
+    "Return `cfg`, or raise ConfigError naming the first field outside its class's `_ranges` (lists element-wise, None allowed)."
+    for name, spec in getattr(type(cfg), '_ranges', {}).items():
+        v, key = getattr(cfg, name), (where + '.' if where else '') + name
+        for k, x in ([(f'{key}[{j}]', x) for j, x in enumerate(v)] if isinstance(v, (list, tuple)) else [(key, v)]):
+            if x is None or isinstance(x, bool) or not isinstance(x, (int, float)): continue
+            if not in_interval(x, spec): raise ConfigError(f"{k}: {x!r} is out of range; expected {interval_text(spec)}")
+    return cfg
+
 # %% ../nbs/00_core.ipynb #5eaa36c6
 def _suggest(k, options):
     m = difflib.get_close_matches(k, list(options), n=1)
@@ -250,7 +282,7 @@ def config_from_dict(cls, d: dict|None, where: str = ''):
         raise ConfigError(f"unknown config key {(where + '.' if where else '') + k!r}{_suggest(k, names)}; "
                           f"{cls.__name__} has: {names}")
     kw = {k: _coerce(v, hints[k], (where + '.' if where else '') + k) for k, v in d.items()}
-    return cls(**kw)
+    return check_ranges(cls(**kw), where)
 
 def config_to_dict(cfg) -> dict:
     "A config dataclass as a plain JSON-ready dict (tuples become lists, Paths strings)."

@@ -1,7 +1,8 @@
 """Issue 16: every bad input or fault named there gets one clear behaviour, checked here (each test failed before its fix).
 
 Sections: profile parser (item 9), profile store (item 10), image/mask reader and `data summary` (item 6),
-run folders and `train --out` (items 1, 2), evaluation folders (item 3), `run` error line (item 8)."""
+run folders and `train --out` (items 1, 2), evaluation folders (item 3), `run` error line (item 8), numbers out of
+range (item 7)."""
 import json, math, subprocess, sys
 from pathlib import Path
 
@@ -330,3 +331,43 @@ def test_eval_again_into_one_folder_leaves_no_stale_files(smoke_ckpt, tmp_path, 
     rc, out, err = _eval(ckpt, db, capsys, '--out', other, '--limit', '1')
     assert rc == 2 and f'evaluation folder {other} exists and is not an evaluation' in err
     assert [p.name for p in other.iterdir()] == ['mine.txt']
+
+
+# ---------------------------------------------------------------- item 7: numbers out of range are refused in one line
+@pytest.mark.parametrize('key, value, message', [
+    ('lr', -1, "train.lr: -1.0 is out of range; expected > 0"),
+    ('batch_size', 0, "data.batch_size: 0 is out of range; expected >= 1"),
+    ('patch_size', 0, "data.patch_size: 0 is out of range; expected >= 1"),
+    ('val_every', 0, "train.val_every: 0 is out of range; expected >= 1"),
+    ('max_steps', -5, "train.max_steps: -5 is out of range; expected >= 1"),
+    ('max_steps', 0, "train.max_steps: 0 is out of range; expected >= 1"),         # trained nothing and exited 0
+    ('pos_fraction', 1.5, "data.pos_fraction: 1.5 is out of range; expected in [0, 1]"),
+    ('cond_dropout', -0.1, "train.cond_dropout: -0.1 is out of range; expected in [0, 1]"),
+    ('overlap', 1, "infer.overlap: 1.0 is out of range; expected in [0, 1)"),
+    ('infer.threshold', 2, "infer.threshold: 2.0 is out of range; expected in [0, 1]"),
+    ('ema_decay', 1, "train.ema_decay: 1.0 is out of range; expected in (0, 1)"),
+    ('gamma_scale', 0, "model.gamma_scale: 0.0 is out of range; expected > 0"),
+    ('beta_scale', -1, "model.beta_scale: -1.0 is out of range; expected > 0"),
+    ('sample_steps', 0, "sampler.sample_steps: 0 is out of range; expected >= 1"),
+    ('channels', '[8,0,32,64]', "model.channels[1]: 0 is out of range; expected >= 1"),
+    ('lr', 'nan', "train.lr: nan is out of range; expected > 0"),
+])
+def test_out_of_range_number_is_one_line_exit_2(workbench, fake_train, key, value, message, capsys):
+    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', key, value, '-q'], capsys)
+    assert rc == 2 and message in err and 'Traceback' not in err and len(err.strip().splitlines()) == 1
+    assert fake_train == [] and not (workbench / 'cache' / 'runs').exists()          # refused before a run folder exists
+
+
+def test_eval_steps_out_of_range_is_refused(smoke_ckpt, capsys):
+    rc, out, err = _eval(*smoke_ckpt, capsys, '--steps', '0')
+    assert rc == 2 and 'error: sample_steps: 0 is out of range; expected >= 1' in err
+
+
+def test_valid_configs_still_load(smoke_ckpt):
+    "Every preset round-trips through config_from_dict (what checkpoint loading does), and the smoke checkpoint loads."
+    from vlmfilm_wb.core import config_from_dict, config_to_dict
+    from vlmfilm_wb.train import RUN_PRESETS, RunConfig, run_config, read_checkpoint, checkpoint_config
+    for p in RUN_PRESETS:
+        cfg = run_config(p, {'infer.threshold': 0}, overlap=0, pos_fraction=1, cond_dropout=1, grad_clip=0)   # bounds that are allowed
+        assert config_from_dict(RunConfig, config_to_dict(cfg)) == cfg
+    assert checkpoint_config(read_checkpoint(smoke_ckpt[0])).train.max_steps == 4

@@ -61,6 +61,8 @@ class FlowConfig:
     sigma_min: float = 0.0                          # CFM: path width σ at t = 1
     dice_weight: float = 1.0                        # soft-Dice weight on the output (0: off)
     t_power: float = 2.0                            # training times t = u**t_power, u ~ U(0,1); > 1 favours small t
+    # numeric ranges, checked by config_from_dict / override (core.check_ranges)
+    _ranges = dict(sigma_min='[0, 1)', dice_weight='[0, inf)', t_power='(0, inf)')
 
 @dataclass
 class SamplerConfig:
@@ -69,6 +71,8 @@ class SamplerConfig:
     sample_steps: int = 1                                     # integration steps (1: best Dice on xca_cimat80 val, see BENCHMARKS.md)
     prob_map: Literal['last_p1', 'final_eval'] = 'last_p1'    # which probability map is returned
     sample_seed: int = 0                                      # base seed of the sampler noise
+    # numeric ranges, checked by config_from_dict / override (core.check_ranges)
+    _ranges = dict(sample_steps='[1, inf)')
 
 # %% ../nbs/10_flow.ipynb #2736fd8b
 def kappa(t: torch.Tensor, kind: str = 'linear') -> torch.Tensor:

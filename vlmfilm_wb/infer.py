@@ -40,6 +40,8 @@ class InferConfig:
     sw_batch_size: int = 4            # windows per network call
     blend: Literal['gaussian', 'constant'] = 'gaussian'
     threshold: float = 0.5            # probability → mask
+    # numeric ranges, checked by config_from_dict / override (core.check_ranges)
+    _ranges = dict(window='[1, inf)', overlap='[0, 1)', sw_batch_size='[1, inf)', threshold='[0, 1]')
 
 def window_slices(shape, window: int, overlap: float) -> list[tuple[slice, slice]]:
     "The (row, col) slices of the sliding windows over an image of `shape` (H, W) padded to at least the window."

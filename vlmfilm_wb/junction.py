@@ -45,6 +45,9 @@ class JunctionConfig:
     gate_value_in_junction: float = 0.0               # FiLM blend inside junctions (0: off, 1: no gating)
     apply_stages: Union[Literal['same_as_film'], list[int]] = 'same_as_film'   # stages that are gated
     warmup_steps: int = 0                             # optimisation steps before gating starts
+    # numeric ranges, checked by config_from_dict / override (core.check_ranges)
+    _ranges = dict(threshold='[0, 1]', degree_threshold='[1, 8]', radius_px='[0, inf)', gate_value_in_junction='[0, 1]',
+                   apply_stages='[0, inf)', warmup_steps='[0, inf)')
 
 def gated_stages(jc: JunctionConfig, film_stages: list[int]) -> list[int]:
     "The FiLM stages the gate applies to; a listed stage without FiLM is an error."

@@ -70,6 +70,11 @@ class ModelConfig:
     cond_dim: int = 256                   # condition-encoder output width
     cond_hidden: int = 256                # condition-encoder hidden width
     embed_dim: int = 0                    # embedding width of the feature mode (set from the profiler; 0 for json)
+    # numeric ranges, checked by config_from_dict / override (core.check_ranges)
+    _ranges = dict(channels='[1, inf)', blocks='[1, inf)', attn_levels='[0, inf)', time_dim='[1, inf)',
+                   attn_head_dim='[1, inf)', norm_groups='[1, inf)', dropout='[0, 1)', film_stages='[0, inf)',
+                   film_hidden='[1, inf)', gamma_scale='(0, inf)', beta_scale='(0, inf)', cond_dim='[1, inf)',
+                   cond_hidden='[1, inf)', embed_dim='[0, inf)')
 
 def resolve_model_config(cfg: ModelConfig) -> ModelConfig:
     "Fill preset fields, check stages and levels; the result has no `None` left."

@@ -205,6 +205,8 @@ class ProfileConfig:
     max_new_tokens: int = 96
     profile_batch_size: int = 8                              # images per profiler call
     canned_replies: list[str] = field(default_factory=list)  # replies of the `canned` test backend
+    # numeric ranges, checked by config_from_dict / override (core.check_ranges)
+    _ranges = dict(min_pixels='[1, inf)', max_pixels='[1, inf)', max_new_tokens='[1, inf)', profile_batch_size='[1, inf)')
 
     def prompt_text(self) -> str:
         "The prompt with `{modality}` filled in."

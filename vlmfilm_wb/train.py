@@ -68,6 +68,9 @@ class DataConfig:
     batch_size: int = 4
     num_workers: int = 0              # DataLoader workers (0: in the main process)
     val_limit: int|None = None        # validate on the first N images only (None: all)
+    # numeric ranges, checked by config_from_dict / override (core.check_ranges)
+    _ranges = dict(patch_size='[1, inf)', pos_fraction='[0, 1]', rotate_deg='[0, 180]', batch_size='[1, inf)',
+                   num_workers='[0, inf)', val_limit='[1, inf)')
 
 @dataclass
 class TrainConfig:
@@ -92,6 +95,10 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False             # torch.compile the network
     threads: int = 0                  # torch CPU threads (0: torch's default)
+    # numeric ranges, checked by config_from_dict / override (core.check_ranges)
+    _ranges = dict(max_steps='[1, inf)', lr='(0, inf)', weight_decay='[0, inf)', film_weight_decay='[0, inf)',
+                   cond_dropout='[0, 1]', warmup_steps='[0, inf)', grad_clip='[0, inf)', ema_decay='(0, 1)',
+                   seed='[0, 4294967295]', val_every='[1, inf)', log_every='[1, inf)', devices='[1, inf)', threads='[0, inf)')
 
 @dataclass
 class RunConfig:

@@ -49,6 +49,7 @@ def sampler_curve(seg, ds, steps: Sequence[int] = (1, 2, 4, 8), samplers: Sequen
     "Mean Dice/clDice on the first `n_images` of `ds` for each sampler × steps × probability map (one sampling run each)."
     from tqdm.auto import tqdm
     from vlmfilm_wb.flow import SamplerConfig
+    from vlmfilm_wb.infer import predict_and_score
     n = len(ds) if n_images is None else min(n_images, len(ds))
     base, rows = seg.sampler, []
     jobs = [(smp, s) for smp in samplers for s in steps]
@@ -58,12 +59,10 @@ def sampler_curve(seg, ds, steps: Sequence[int] = (1, 2, 4, 8), samplers: Sequen
             per = {'last_p1': [], 'final_eval': []}
             nfe = None
             for i in range(n):
-                r = seg.predict(ds[i], ds, capture=(int(s) - 1,))
-                gt = ds.raw(i)[1]
-                last = r['trajectory'][0]['p_1']
+                r = predict_and_score(seg, ds, i, capture=(int(s) - 1,))
                 nfe = r['nfe_per_window']
-                per['final_eval'].append(image_metrics(r['prob'] > seg.infer.threshold, gt))
-                per['last_p1'].append(image_metrics(last > seg.infer.threshold, gt))
+                per['final_eval'].append(r['metrics'])
+                per['last_p1'].append(image_metrics(r['trajectory'][0]['p_1'] > seg.infer.threshold, ds.raw(i)[1]))
             for pm, ms in per.items():
                 is_cfm = seg.flow.flow == 'cfm'
                 rows.append(dict(sampler=smp, steps=int(s), prob_map=pm,

@@ -129,9 +129,9 @@ class Explorer:
     def _compute(self, i: int) -> dict:
         if i in self._cache: return self._cache[i]
         item = self.ds[i]
-        r = self.seg.predict(item, self.ds, capture=tuple(self.steps))
-        from vlmfilm_wb.metrics import image_metrics
-        m = image_metrics(r['prob'] > self.seg.infer.threshold, self.ds.raw(i)[1])
+        from vlmfilm_wb.infer import predict_and_score
+        r = predict_and_score(self.seg, self.ds, i, capture=tuple(self.steps))
+        m = r['metrics']
         prof, film = None, {}
         if self.seg.conditioner.mode != 'off':
             batch = dict(image=item['image'][None], index=torch.tensor([i]))

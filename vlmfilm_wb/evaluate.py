@@ -32,7 +32,7 @@ from .core import write_json, atomic_write_text, atomic_write_bytes, ConfigError
 from .data import VesselImages, resolve_dataset, REGISTRY
 from .infer import predict_split
 from .metrics import summarise, metrics_frame
-from .train import segmenter_from_checkpoint, read_checkpoint, checkpoint_config
+from .train import segmenter_from_checkpoint, read_checkpoint, checkpoint_config, checkpoint_dataset
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
     ckpt = Path(ckpt)
     seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler,
                                                infer=infer, junction_source=junction_source)
-    dataset = dataset or cfg.data.dataset
+    dataset = checkpoint_dataset(cfg, dataset or None)   # a stored folder that is gone: say so, and what to pass
     ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
     trained = checkpoint_config(read_checkpoint(ckpt))
     out = Path(out_dir) if out_dir else ckpt.parent/eval_folder_name(dataset, split, trained, cfg, info['film_mode'],

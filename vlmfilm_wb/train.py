@@ -28,9 +28,9 @@ import numpy as np
 import torch
 import lightning as L
 
-from .core import (ConfigError, CheckpointError, config_from_dict, config_to_dict, override, load_settings,
+from .core import (ConfigError, CheckpointError, DataError, config_from_dict, config_to_dict, override, load_settings,
                              write_json, atomic_write_bytes, resolve_device, tune_malloc)
-from .data import VesselImages, PatchDataset, resolve_dataset
+from .data import VesselImages, PatchDataset, resolve_dataset, REGISTRY
 from .profiles import ProfileConfig
 from .store import ProfileService, ProfileStore
 from .condition import Conditioner, effective_film_mode, drop_condition
@@ -44,10 +44,10 @@ from .junction import JunctionConfig, junction_gate, gated_stages
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'DataConfig', 'TrainConfig', 'RunConfig', 'run_config',
-           'build_network', 'VesselDataModule', 'build_conditioner', 'gating', 'film_stats', 'FlowSegModule',
-           'precompute_profiles', 'train', 'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model',
-           'segmenter_from_checkpoint']
+__all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'CKPT_EXPECTED', 'DataConfig', 'TrainConfig', 'RunConfig',
+           'absolute_dataset', 'run_config', 'build_network', 'VesselDataModule', 'build_conditioner', 'gating',
+           'film_stats', 'FlowSegModule', 'precompute_profiles', 'train', 'describe_file', 'read_checkpoint',
+           'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset', 'segmenter_from_checkpoint']
 
 # %% ../nbs/12_train.ipynb #f97df38b
 @dataclass
@@ -126,6 +126,12 @@ RUN_PRESETS: dict[str, dict] = {
                 channels_last=True, ema=True, num_workers=8, sw_batch_size=16),
 }
 
+def absolute_dataset(cfg: RunConfig) -> RunConfig:
+    "`cfg` with a dataset folder given as a relative path made absolute (registry names stay names): a checkpoint works from any folder."
+    d = cfg.data.dataset
+    if d in REGISTRY or Path(d).is_absolute() or not Path(d).expanduser().is_dir(): return cfg
+    return replace(cfg, data=replace(cfg.data, dataset=str(Path(d).expanduser().resolve())))
+
 def run_config(preset: str = 'cpu', overrides: dict|None = None, **kw) -> RunConfig:
     "A RunConfig from a named preset plus flat or dotted overrides (strict: unknown keys raise)."
     if preset not in RUN_PRESETS: raise ConfigError(f"unknown run preset {preset!r}; known: {sorted(RUN_PRESETS)}")
@@ -133,7 +139,7 @@ def run_config(preset: str = 'cpu', overrides: dict|None = None, **kw) -> RunCon
     cfg = override(override(RunConfig(), RUN_PRESETS[preset]), user)
     if cfg.flow.flow == 'supervised' and not {k.split('.')[-1] for k in user} & {'sample_steps', 'sampler'}:
         cfg = replace(cfg, sampler=replace(cfg.sampler, sampler='euler', sample_steps=1))   # one evaluation: nothing to integrate
-    return cfg
+    return absolute_dataset(cfg)
 
 def build_network(cfg: RunConfig) -> VesselFlowNet:
     "The network of a run: the model config, with a state input unless the flow is supervised."
@@ -356,6 +362,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
     from lightning.pytorch.callbacks import EMAWeightAveraging, TQDMProgressBar, LearningRateMonitor
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = absolute_dataset(cfg)                      # the checkpoint stores where the data was, not where we were
     t = cfg.train
     tune_malloc()
     if t.threads: torch.set_num_threads(t.threads)
@@ -404,14 +411,52 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     return summary
 
 # %% ../nbs/12_train.ipynb #fa6bf9ae
+CKPT_EXPECTED = "expected a model.ckpt written by `vlmfilm-wb train`"
+
+def _first_line(e: Exception) -> str:
+    s = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {s[0][:200]}" if s else type(e).__name__
+
+def describe_file(path: str|Path) -> str:
+    "What a file that `torch.load` cannot read is: empty, text (JSON, YAML, ...), a zip without data.pkl, a damaged zip, a pickle, other binary."
+    path = Path(path); size = path.stat().st_size
+    if size == 0: return "an empty file (0 bytes)"
+    with open(path, 'rb') as f: head = f.read(4096)
+    if head[:4] == b'PK\x03\x04':
+        import zipfile
+        try: names = zipfile.ZipFile(path).namelist()
+        except (zipfile.BadZipFile, OSError): return f"a damaged or truncated zip archive ({size} bytes; was it copied whole?)"
+        if not any(n.split('/')[-1] == 'data.pkl' for n in names):
+            return f"a zip archive without data.pkl (holds {names[:3]}{' ...' if len(names) > 3 else ''})"
+        return f"a PyTorch zip archive ({size} bytes)"
+    if head[:1] == b'\x80': return f"a Python pickle, not a PyTorch zip archive ({size} bytes)"
+    try: text = head.decode('utf-8')
+    except UnicodeDecodeError as e: text = head[:e.start].decode('utf-8') if e.start > len(head) - 4 else None
+    if text and all(c.isprintable() or c in '\n\r\t' for c in text):
+        first = text.lstrip().splitlines()[0] if text.strip() else ''
+        kind = 'a JSON text file' if first[:1] in '{[' else 'a text file'
+        return f"{kind} ({size} bytes, starts {first[:40]!r})"
+    return f"a binary file ({size} bytes) that is neither a zip archive nor a pickle"
+
 def read_checkpoint(path: str|Path) -> dict:
-    "The raw checkpoint dict, with clear errors for a missing, unreadable or foreign file."
+    "The raw checkpoint dict, with clear errors for a missing, unreadable or foreign file (saying what the file is)."
     path = Path(path)
+    if path.is_dir(): raise CheckpointError(f"{path}: is a folder; {CKPT_EXPECTED}")
     if not path.is_file(): raise CheckpointError(f"{path}: checkpoint not found")
-    try: ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from e
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='.*pickle protocol.*')    # a foreign pickle: refused below, not warned about
+            ck = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        what = describe_file(path)
+        if what.startswith(('a PyTorch zip', 'a damaged')):    # the right container, but its content cannot be read
+            why = f" ({_first_line(e)})" if what.startswith('a PyTorch zip') else ''
+            raise CheckpointError(f"{path}: unreadable checkpoint: {what}{why}; {CKPT_EXPECTED}") from e
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint: {what}; {CKPT_EXPECTED}") from e
     if not isinstance(ck, dict) or 'vlmfilm_wb' not in ck or 'state_dict' not in ck:
-        raise CheckpointError(f"{path}: not a vlmfilm_wb checkpoint (no 'vlmfilm_wb' section)")
+        held = f"a dict with keys {sorted(map(str, ck))[:6]}" if isinstance(ck, dict) else f"a {type(ck).__name__}"
+        raise CheckpointError(f"{path}: not a vlmfilm_wb checkpoint: a PyTorch file holding {held} (no 'vlmfilm_wb' "
+                              f"section); {CKPT_EXPECTED}")
     return ck
 
 def checkpoint_config(ck: dict) -> RunConfig:
@@ -447,8 +492,20 @@ def load_model(path: str|Path, expect=None, device='cpu') -> tuple[VesselFlowNet
     net = build_network(cfg)
     sd = {k[len('net.'):]: v for k, v in ck['state_dict'].items() if k.startswith('net.')}
     sd = {k.replace('_orig_mod.', ''): v for k, v in sd.items()}          # saved from a torch.compile'd net
+    bad = [k for k, v in sd.items() if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad: raise CheckpointError(f"{path}: non-finite weights (NaN or Inf) in {len(bad)} tensor(s): {bad[:6]}"
+                                  f"{' ...' if len(bad) > 6 else ''}; the training diverged (try a lower lr, or an earlier checkpoint)")
     load_state_strict(net, sd, path)
     return net.to(device).eval(), cfg
+
+def checkpoint_dataset(cfg: RunConfig, dataset: str|Path|None = None) -> str|Path:
+    "The dataset to evaluate on: `dataset` if given, else the checkpoint's, with a clear error when its stored folder is gone."
+    if dataset is not None: return dataset
+    d = cfg.data.dataset
+    if d not in REGISTRY and not Path(d).expanduser().is_dir():
+        raise DataError(f"the dataset folder {d} stored in the checkpoint no longer exists; pass --dataset "
+                        f"(a registry name {sorted(REGISTRY)} or a folder ROOT/SPLIT/{{images,masks}})")
+    return d
 
 def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None = None, film_mode: str|None = None,
                               sampler: dict|None = None, infer: dict|None = None,

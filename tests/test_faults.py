@@ -459,3 +459,33 @@ def test_relative_dataset_is_stored_absolute_and_a_vanished_one_is_named(smoke_c
                         "pass --dataset") in err                                  # was: unknown dataset '...'
     rc, out, err = _eval(ck, smoke_ckpt[1], capsys, '--limit', '1', '--dataset', 'synthetic_xca')
     assert rc == 0, err
+
+
+# ---------------------------------------------------------------- item 4: an interrupted training is marked, with its checkpoint
+import re, signal, threading, time
+
+
+def test_sigint_during_train_marks_the_run_interrupted_with_last_checkpoint(workbench, tmp_path):
+    run = tmp_path / 'run'
+    p = subprocess.Popen(CLI + ['train', '--preset', 'smoke', '-p', 'max_steps', '3000', '-p', 'val_every', '3000',
+                                '--out', run, '--db', tmp_path / 'p.sqlite'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = []
+    threading.Thread(target=lambda: err.extend(c.decode(errors='replace') for c in iter(lambda: p.stderr.read1(4096), b'')),
+                     daemon=True).start()
+    try:
+        t0 = time.time()                      # Lightning's CSV logger writes metrics.csv once steps are logged: training runs
+        while not (run / 'logs' / 'metrics.csv').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.2)
+        assert p.poll() is None and (run / 'logs' / 'metrics.csv').exists(), ''.join(err)[-2000:]
+        time.sleep(2); p.send_signal(signal.SIGINT)
+        rc = p.wait(120)
+    finally:
+        if p.poll() is None: p.kill()
+    time.sleep(0.2); err = ''.join(err)
+    m = json.loads((run / 'metrics.json').read_text())                           # was: no metrics.json at all
+    assert rc == 130 and m['status'] == 'interrupted', (rc, err[-2000:])
+    step = m['interrupted']['step']
+    assert 1 <= step < 3000 and m['interrupted']['checkpoint'] == str(run / 'last.ckpt')
+    assert f'training interrupted at step {step} of 3000; last checkpoint: {run / "last.ckpt"}' in err and 'Traceback' not in err
+    from vlmfilm_wb.train import load_model
+    net, cfg = load_model(run / 'last.ckpt')                                     # the weights where it stopped
+    assert int(net.opt_steps) == step and cfg.train.max_steps == 3000 and not (run / 'model.ckpt').exists()

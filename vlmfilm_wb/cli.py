@@ -71,6 +71,13 @@ def _train(a):
     print(f"run folder: {out}", flush=True)
     t0 = time.perf_counter()
     try: s = train(cfg, out, store=a.db, progress=not a.quiet)
+    except KeyboardInterrupt as e:       # Ctrl+C / SIGINT: marked, with the checkpoint saved where it stopped
+        ck = getattr(e, 'checkpoint', None)
+        info = dict(step=getattr(e, 'step', None), max_steps=cfg.train.max_steps, checkpoint=None if ck is None else str(ck))
+        finish_run(out, dict(interrupted=info, seconds=time.perf_counter() - t0), status='interrupted')
+        print(f"vlmfilm-wb: {e or 'interrupted'}; run folder {out} marked interrupted",
+              file=sys.stderr, flush=True)
+        raise SystemExit(130)
     except Exception as e:
         finish_run(out, dict(error=dict(type=type(e).__name__, message=str(e)[-4000:]), seconds=time.perf_counter() - t0), status='failed')
         raise

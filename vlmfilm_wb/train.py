@@ -19,7 +19,7 @@ the checkpoint, refusing a profiler whose fingerprint differs from the one the m
 
 # %% ../nbs/12_train.ipynb #60623f4a
 from __future__ import annotations
-import io, json, logging, math, os, time, warnings
+import io, json, logging, math, os, signal, threading, time, warnings
 from dataclasses import dataclass, field, replace, fields
 from pathlib import Path
 from typing import Literal
@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'CKPT_EXPECTED', 'DataConfig', 'TrainConfig', 'RunConfig',
            'absolute_dataset', 'run_config', 'build_network', 'VesselDataModule', 'build_conditioner', 'gating',
-           'film_stats', 'FlowSegModule', 'precompute_profiles', 'train', 'describe_file', 'read_checkpoint',
-           'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset', 'segmenter_from_checkpoint']
+           'film_stats', 'FlowSegModule', 'precompute_profiles', 'TrainingInterrupted', 'train', 'describe_file',
+           'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset',
+           'segmenter_from_checkpoint']
 
 # %% ../nbs/12_train.ipynb #f97df38b
 @dataclass
@@ -357,6 +358,23 @@ def precompute_profiles(cfg: RunConfig, dm: VesselDataModule, svc: ProfileServic
     svc.store.flush()
     return svc.store.stats()
 
+class TrainingInterrupted(KeyboardInterrupt):
+    "Training stopped by SIGINT / Ctrl+C: the step reached and the checkpoint saved there (None if it could not be)."
+    def __init__(self, step: int, max_steps: int, checkpoint: Path|None):
+        super().__init__(f"training interrupted at step {step} of {max_steps}; "
+                         + (f"last checkpoint: {checkpoint}" if checkpoint else "no checkpoint could be saved"))
+        self.step, self.max_steps, self.checkpoint = step, max_steps, checkpoint
+
+def _save_interrupted(trainer, module, out_dir: Path) -> Path|None:
+    "Save `last.ckpt` where an interrupted training stopped (the weights so far, optimiser and step); None on failure."
+    try:
+        module.net.opt_steps.fill_(trainer.global_step)
+        trainer.save_checkpoint(out_dir/'.last.ckpt.tmp'); os.replace(out_dir/'.last.ckpt.tmp', out_dir/'last.ckpt')
+        return out_dir/'last.ckpt'
+    except Exception as e:
+        log.warning("interrupted at step %d: could not save last.ckpt (%s: %s)", trainer.global_step, type(e).__name__, e)
+        return None
+
 def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True) -> dict:
     "Train a run into `out_dir` (logs, `model.ckpt`, `train_summary.json`); returns the summary."
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -387,14 +405,23 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
                         enable_checkpointing=False, logger=loggers, callbacks=callbacks, default_root_dir=str(out_dir),
                         enable_model_summary=False, deterministic=False)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='.*does not have many workers.*')
-        warnings.filterwarnings('ignore', message='.*LightningDataModule.*val_dataloader.*')
-        trainer.fit(module, datamodule=dm)
-        train_s = time.perf_counter() - t0
-        module.net.opt_steps.fill_(trainer.global_step)
-        if module.last_val is None or module.last_val['step'] != trainer.global_step:
-            trainer.validate(module, datamodule=dm, verbose=False)
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='.*does not have many workers.*')
+            warnings.filterwarnings('ignore', message='.*LightningDataModule.*val_dataloader.*')
+            trainer.fit(module, datamodule=dm)
+            train_s = time.perf_counter() - t0
+            module.net.opt_steps.fill_(trainer.global_step)
+            if module.last_val is None or module.last_val['step'] != trainer.global_step:
+                trainer.validate(module, datamodule=dm, verbose=False)
+    except SystemExit:       # Lightning turns Ctrl+C into a graceful shutdown and sys.exit(1)
+        if not trainer.interrupted: raise
+    finally:                 # ... after setting SIGINT to 'ignore': give Ctrl+C back
+        if sigint is not None and threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGINT, sigint)
+    if trainer.interrupted:
+        if svc is not None: svc.store.flush(); svc.close()
+        raise TrainingInterrupted(int(trainer.global_step), t.max_steps, _save_interrupted(trainer, module, out_dir))
     ckpt = out_dir/'model.ckpt'
     trainer.save_checkpoint(out_dir/'.model.ckpt.tmp'); os.replace(out_dir/'.model.ckpt.tmp', ckpt)
     if svc is not None: svc.store.flush()

@@ -2,7 +2,7 @@
 
 Sections: profile parser (item 9), profile store (item 10), image/mask reader and `data summary` (item 6),
 run folders and `train --out` (items 1, 2), evaluation folders (item 3), `run` error line (item 8), numbers out of
-range (item 7), checkpoints that are not or no longer fit (item 11)."""
+range (item 7), checkpoints that are not or no longer fit (item 11), interrupted `train` and `run` (item 4)."""
 import json, math, subprocess, sys
 from pathlib import Path
 
@@ -489,3 +489,34 @@ def test_sigint_during_train_marks_the_run_interrupted_with_last_checkpoint(work
     from vlmfilm_wb.train import load_model
     net, cfg = load_model(run / 'last.ckpt')                                     # the weights where it stopped
     assert int(net.opt_steps) == step and cfg.train.max_steps == 3000 and not (run / 'model.ckpt').exists()
+
+
+def _template(path, body):
+    "A template notebook: a parameters cell, `body`, then a cell that must never run."
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('run_dir = None\nsteps = 3', metadata={'tags': ['parameters']}),
+                nbformat.v4.new_code_cell(body), nbformat.v4.new_code_cell('never = True')]
+    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3', language='python')
+    nbformat.write(nb, str(path)); return path
+
+
+@pytest.mark.parametrize('body, reason', [
+    ('import os, signal\nos.kill(os.getpid(), signal.SIGKILL)', 'DeadKernelError: the kernel died (killed, or out of memory)'),
+    ('raise KeyboardInterrupt', 'KeyboardInterrupt'),
+    ('from vlmfilm_wb.train import TrainingInterrupted\nraise TrainingInterrupted(2, 3, None)',
+     'TrainingInterrupted: training interrupted at step 2 of 3; no checkpoint could be saved'),
+])
+def test_run_of_an_interrupted_template_is_marked_interrupted(workbench, tmp_path, body, reason, capsys):
+    t = _template(tmp_path / 'stopme.ipynb', body)
+    with pytest.raises(SystemExit) as e: cli_main(['run', str(t), '--quiet'])
+    out, err = capsys.readouterr()
+    assert e.value.code == 130 and f'vlmfilm-wb: run interrupted: {reason}' in err, err    # was: 'run failed' / a traceback
+    run = Path(out.split('run folder: ')[1].splitlines()[0])
+    m = json.loads((run / 'metrics.json').read_text())
+    assert m['status'] == 'interrupted' and m['interrupted']['reason'].startswith(reason) and 'error' not in m
+    import nbformat
+    cells = nbformat.read(str(run / 'stopme.ipynb'), as_version=4).cells
+    assert cells[-1].metadata.papermill['status'] == 'pending'                  # never ran: not 'completed'
+    stopped = next(c for c in cells if c.source == body)                        # papermill inserted its parameters cell
+    assert stopped.metadata.papermill['status'] in ('interrupted', 'failed')

@@ -111,13 +111,17 @@ def _run(a):
     try: r = run_template(a.template, _overrides(a.param), slug=a.slug, progress=not a.quiet)
     finally: runs_log.setLevel(level)
     err = r['metrics'].get('error') or {}
-    if r['status'] != 'ok':                       # the error itself first, in full: not inside (or cut from) the JSON
+    stop = r['metrics'].get('interrupted') or {}
+    if r['status'] == 'interrupted':              # stopped, not failed: why, and where
+        print(f"vlmfilm-wb: run interrupted: {' '.join(str(stop.get('reason', '')).split())[:2000]}"
+              + (f" (cell {stop['cell']})" if stop.get('cell') is not None else ''), file=sys.stderr, flush=True)
+    elif r['status'] != 'ok':                     # the error itself first, in full: not inside (or cut from) the JSON
         print(f"vlmfilm-wb: run failed: {_error_line(err)}", file=sys.stderr, flush=True)
     print(f"run folder: {r['run_dir']}")
-    m = {k: v for k, v in r['metrics'].items() if k in ('val', 'test', 'status', 'table', 'verdicts', 'best')}
+    m = {k: v for k, v in r['metrics'].items() if k in ('val', 'test', 'status', 'interrupted', 'table', 'verdicts', 'best')}
     if err: m['error'] = {k: v for k, v in err.items() if k != 'message'} | dict(traceback=f"{r['run_dir']}/metrics.json")
     print(json.dumps(m, indent=1, default=str))
-    if r['status'] != 'ok': raise SystemExit(1)
+    if r['status'] != 'ok': raise SystemExit(130 if r['status'] == 'interrupted' else 1)
 
 def _sweep(a):
     from vlmfilm_wb.runs import sweep, collect_runs

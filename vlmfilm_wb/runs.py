@@ -31,8 +31,8 @@ from .core import _parse_scalar, yaml_load
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUN_FILES', 'template_path', 'template_parameters', 'coerce_params', 'new_run_dir', 'start_run', 'open_run',
-           'finish_run', 'run_template', 'read_grid', 'sweep', 'collect_runs']
+__all__ = ['log', 'RUN_FILES', 'INTERRUPTS', 'template_path', 'template_parameters', 'coerce_params', 'new_run_dir', 'start_run',
+           'open_run', 'finish_run', 'mark_unrun_cells', 'run_template', 'read_grid', 'sweep', 'collect_runs']
 
 # %% ../nbs/14_runs.ipynb #9cd3c35b
 def template_path(template: str|Path) -> Path:
@@ -136,6 +136,29 @@ def finish_run(run_dir: str|Path, metrics: dict, status: str = 'ok') -> Path:
     return write_json(Path(run_dir)/'metrics.json', dict(status=status, finished=_now(), **metrics))
 
 # %% ../nbs/14_runs.ipynb #9cfc82f0
+INTERRUPTS = ('KeyboardInterrupt', 'TrainingInterrupted')    # exceptions in a cell that mean 'stopped', not 'failed'
+
+def mark_unrun_cells(out_nb: str|Path) -> Path|None:
+    "In an interrupted papermill notebook: cells that never started back to `pending`, the last one started `interrupted` (unless one failed)."
+    import nbformat
+    try: nb = nbformat.read(str(out_nb), as_version=4)
+    except (OSError, ValueError) as e:
+        log.warning("%s: could not mark the cells that never ran (%s)", out_nb, e); return None
+    marks = [c['metadata']['papermill'] for c in nb.cells if c.get('metadata', {}).get('papermill')]
+    if any(m.get('status') == 'failed' for m in marks): return None        # papermill stopped there and left the rest pending
+    started = [m for m in marks if m.get('start_time') is not None]
+    for m in marks:
+        if m.get('start_time') is None: m['status'] = 'pending'
+    if started: started[-1]['status'] = 'interrupted'                        # the cell that was running (papermill: 'completed')
+    from vlmfilm_wb.core import atomic_write_text
+    return atomic_write_text(out_nb, nbformat.writes(nb))
+
+def _interrupted(d: Path, out_nb: Path, info: dict, t0: float) -> dict:
+    if Path(out_nb).is_file(): mark_unrun_cells(out_nb)
+    finish_run(d, dict(interrupted=info, seconds=time.perf_counter() - t0), status='interrupted')
+    log.warning("run %s interrupted: %s", d, info['reason'][:300])
+    return dict(run_dir=str(d), status='interrupted', metrics=read_json(d/'metrics.json'))
+
 def run_template(template: str|Path, params: dict|None = None, slug: str|None = None, runs_dir: str|Path|None = None,
                  kernel_name: str = 'python3', progress: bool = True, log_output: bool = False) -> dict:
     "Execute a template with papermill into a new run folder; returns dict(run_dir, status, metrics)."
@@ -152,7 +175,14 @@ def run_template(template: str|Path, params: dict|None = None, slug: str|None = 
     try:
         pm.execute_notebook(str(path), str(out_nb), parameters={**params, 'run_dir': str(d)}, cwd=str(find_project_root()),
                             kernel_name=kernel_name, progress_bar=progress, log_output=log_output)
+    except KeyboardInterrupt:                 # Ctrl+C in the runner (the kernel has its own session: it is shut down)
+        return _interrupted(d, out_nb, dict(reason='KeyboardInterrupt: the runner was interrupted (Ctrl+C / SIGINT)'), t0)
     except Exception as e:
+        if type(e).__name__ == 'DeadKernelError':
+            return _interrupted(d, out_nb, dict(reason=f"DeadKernelError: the kernel died (killed, or out of memory): {e}"[:2000]), t0)
+        if getattr(e, 'ename', None) in INTERRUPTS:
+            return _interrupted(d, out_nb, dict(reason=f"{e.ename}: {e.evalue}"[:2000], ename=e.ename,
+                                                cell=getattr(e, 'cell_index', None)), t0)
         err = dict(type=type(e).__name__, message=str(e)[-4000:])
         if getattr(e, 'ename', None): err.update(ename=e.ename, evalue=str(e.evalue)[:2000], cell=getattr(e, 'cell_index', None))
         finish_run(d, dict(error=err, seconds=time.perf_counter() - t0), status='failed')

@@ -520,3 +520,27 @@ def test_run_of_an_interrupted_template_is_marked_interrupted(workbench, tmp_pat
     assert cells[-1].metadata.papermill['status'] == 'pending'                  # never ran: not 'completed'
     stopped = next(c for c in cells if c.source == body)                        # papermill inserted its parameters cell
     assert stopped.metadata.papermill['status'] in ('interrupted', 'failed')
+
+
+def test_sigint_to_the_runner_marks_the_run_interrupted(workbench, tmp_path):
+    t = _template(tmp_path / 'sleepy.ipynb', 'import time\nfor _ in range(600): time.sleep(0.1)')
+    p = subprocess.Popen(CLI + ['run', str(t), '--quiet'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time(); runs = workbench / 'cache' / 'runs'
+        def started():   # papermill has written the output notebook with the sleeping cell running
+            nbs = list(runs.glob('*/sleepy.ipynb')) if runs.is_dir() else []
+            return nbs and '"status": "running"' in nbs[0].read_text()
+        while not started() and p.poll() is None and time.time() - t0 < 120: time.sleep(0.2)
+        assert p.poll() is None and started()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None: p.kill()
+    assert p.returncode == 130 and 'vlmfilm-wb: run interrupted: KeyboardInterrupt: the runner was interrupted' in err, err[-3000:]
+    assert 'runs.py' not in err and 'papermill/execute.py' not in err      # the runner's own traceback is gone (the kernel
+    run = Path(out.split('run folder: ')[1].splitlines()[0])                   # may still log its shutdown mid-cell)
+    m = json.loads((run / 'metrics.json').read_text())
+    assert m['status'] == 'interrupted' and m['interrupted']['reason'].startswith('KeyboardInterrupt')
+    import nbformat
+    cells = nbformat.read(str(run / 'sleepy.ipynb'), as_version=4).cells
+    assert [c.metadata.papermill['status'] for c in cells][-2:] == ['interrupted', 'pending']

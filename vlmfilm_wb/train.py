@@ -205,10 +205,10 @@ def gating(cfg: RunConfig, net: VesselFlowNet, evaluation: bool, source: str|Non
 COLLAPSE_EPS, COLLAPSE_ROUNDS = 1e-4, 3
 
 @torch.no_grad()
-def film_stats(net: VesselFlowNet, cond: torch.Tensor) -> dict[str, float]:
+def film_stats(net: VesselFlowNet, cond: torch.Tensor, sens: dict|None = None) -> dict[str, float]:
     "Per FiLM stage: gamma/beta mean and spread across the rows of `cond`, channels at the bound, image/channel spread ratio."
     out = {}
-    sens = film_sensitivity(net, cond)
+    sens = film_sensitivity(net, cond) if sens is None else sens
     for s, (g, b) in film_parameters(net, cond).items():
         sp = lambda a: float(a.std(0).mean()) if a.shape[0] > 1 else 0.0
         out.update({f's{s}/gamma_mean': float(g.mean()), f's{s}/gamma_spread': sp(g),
@@ -298,7 +298,8 @@ class FlowSegModule(L.LightningModule):
         logs = {f'val/{k}': s[k]['mean'] for k in ('dice', 'cldice', 'iou', 'precision', 'recall', 'betti0_error', 'betti1_error')}
         logs['val/dice_pooled'] = s['pooled']['dice']
         if self.val_conds:
-            fs = film_stats(self.net, torch.cat(self.val_conds))
+            vc = torch.cat(self.val_conds); sens = film_sensitivity(self.net, vc)
+            fs = film_stats(self.net, vc, sens)
             logs.update({f'film_val/{k}': v for k, v in fs.items()})
             mode = self._conditioner().mode
             for st in self.net.cfg.film_stages:
@@ -308,7 +309,7 @@ class FlowSegModule(L.LightningModule):
                     log.warning("FiLM stage %d: gamma/beta spread across validation images %.2e < %.0e for %d validations: "
                                 "the conditioning has collapsed to a constant", st, spread, COLLAPSE_EPS, self.collapse_rounds[st])
             logs['film_val/collapsed_stages'] = float(sum(v >= COLLAPSE_ROUNDS for v in self.collapse_rounds.values()))
-            static = static_stages(film_sensitivity(self.net, torch.cat(self.val_conds)))
+            static = static_stages(sens)
             logs['film_val/static_stages'] = float(len(static))
             if static and mode not in ('null',):
                 log.warning("FiLM stages %s act as a static affine at step %d: gamma/beta vary across validation images by less "

@@ -60,17 +60,33 @@ def _profiles_stats(a):
     print(format_store_stats(ProfileStore(a.db, readonly=True).stats(check=True)))   # a damaged file is an error
 
 # %% ../nbs/90_cli.ipynb #cab6ca18
+def _resume_train(a):
+    "(folder, config) of `train --resume RUN_DIR`; config None when the run had finished."
+    from vlmfilm_wb.train import RunConfig
+    from vlmfilm_wb.core import config_from_dict, read_json, ConfigError
+    if a.param or a.out or a.force: raise ConfigError("--resume RUN_DIR continues that run with its own config: no -p, --out or --force")
+    d = Path(a.resume)
+    if not (d/'params.json').is_file() or 'config' not in read_json(d/'params.json'):
+        raise ConfigError(f"{d}: not a folder written by 'vlmfilm-wb train' (no params.json with a config)")
+    if (d/'metrics.json').is_file() and read_json(d/'metrics.json').get('status') == 'ok':
+        print(f"{d}: finished (status ok); nothing to resume"); return d, None
+    return d, config_from_dict(RunConfig, read_json(d/'params.json')['config'])
+
 def _train(a):
     from vlmfilm_wb.train import run_config, train
     from vlmfilm_wb.runs import start_run, finish_run
     from vlmfilm_wb.core import config_to_dict
     import time
-    cfg = run_config(a.preset, _overrides(a.param))
-    out = start_run('cli-train', dict(preset=a.preset, **_overrides(a.param)), slug=cfg.name, out=a.out, force=a.force,
-                    config=config_to_dict(cfg), source='cli')
+    if a.resume:
+        out, cfg = _resume_train(a)
+        if cfg is None: return
+    else:
+        cfg = run_config(a.preset, _overrides(a.param))
+        out = start_run('cli-train', dict(preset=a.preset, **_overrides(a.param)), slug=cfg.name, out=a.out, force=a.force,
+                        config=config_to_dict(cfg), source='cli')
     print(f"run folder: {out}", flush=True)
     t0 = time.perf_counter()
-    try: s = train(cfg, out, store=a.db, progress=not a.quiet)
+    try: s = train(cfg, out, store=a.db, progress=not a.quiet, resume=bool(a.resume))
     except KeyboardInterrupt as e:       # Ctrl+C / SIGINT: marked, with the checkpoint saved where it stopped
         ck = getattr(e, 'checkpoint', None)
         info = dict(step=getattr(e, 'step', None), max_steps=cfg.train.max_steps, checkpoint=None if ck is None else str(ck))
@@ -108,7 +124,10 @@ def _run(a):
     from vlmfilm_wb.runs import run_template
     runs_log = logging.getLogger('vlmfilm_wb.runs'); level = runs_log.level
     runs_log.setLevel(logging.CRITICAL)           # the failure is reported below, as one line, not as a log record
-    try: r = run_template(a.template, _overrides(a.param), slug=a.slug, progress=not a.quiet)
+    if (a.template is None) == (a.resume is None):
+        from vlmfilm_wb.core import ConfigError
+        raise ConfigError("give a template, or --resume RUN_DIR (whose template is the run's own)")
+    try: r = run_template(a.template, _overrides(a.param), slug=a.slug, progress=not a.quiet, resume=a.resume)
     finally: runs_log.setLevel(level)
     err = r['metrics'].get('error') or {}
     stop = r['metrics'].get('interrupted') or {}
@@ -181,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--out', default=None, help='run folder (default: runs_dir/<stamp>_cli-train_<name>); must be new or empty')
     x.add_argument('--force', action='store_true', help='reuse a non-empty --out folder, removing the previous run files first')
     x.add_argument('--db', default=None, help='profile database'); x.add_argument('-q', '--quiet', action='store_true')
+    x.add_argument('--resume', default=None, metavar='RUN_DIR', help='continue a stopped run from its last.ckpt (its own config)')
     x.set_defaults(fn=_train)
 
     x = sub.add_parser('eval', help='evaluate a checkpoint: per-image CSV, summary JSON, prediction PNGs')
@@ -195,9 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
 
     x = sub.add_parser('run', help='run a papermill template from nbs/experiments into a new run folder')
-    x.add_argument('template', help='train | ablate_stages | sampler_steps | film_params | a notebook path')
+    x.add_argument('template', nargs='?', default=None, help='train | ablate_stages | sampler_steps | film_params | a notebook path')
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help="a template parameter")
     x.add_argument('--slug', default=None, help='run folder suffix'); x.add_argument('-q', '--quiet', action='store_true')
+    x.add_argument('--resume', default=None, metavar='RUN_DIR', help="execute a stopped run again in its folder (template: the run's own)")
     x.set_defaults(fn=_run)
     x = sub.add_parser('sweep', help='run a template over a grid of parameters (one process per run)')
     x.add_argument('template'); x.add_argument('--grid', required=True, help="YAML: grid: {param: [values]}, params: {...}")

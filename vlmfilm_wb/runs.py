@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RUN_FILES', 'INTERRUPTS', 'template_path', 'template_parameters', 'coerce_params', 'new_run_dir', 'start_run',
-           'open_run', 'finish_run', 'mark_unrun_cells', 'run_template', 'read_grid', 'sweep', 'collect_runs']
+           'open_run', 'finish_run', 'mark_unrun_cells', 'resume_run', 'run_template', 'read_grid', 'sweep',
+           'collect_runs']
 
 # %% ../nbs/14_runs.ipynb #9cd3c35b
 def template_path(template: str|Path) -> Path:
@@ -159,17 +160,37 @@ def _interrupted(d: Path, out_nb: Path, info: dict, t0: float) -> dict:
     log.warning("run %s interrupted: %s", d, info['reason'][:300])
     return dict(run_dir=str(d), status='interrupted', metrics=read_json(d/'metrics.json'))
 
+def resume_run(run_dir: str|Path) -> tuple[str, dict, Path]:
+    """(template, params, folder) of a stopped run to execute again in place: interrupted, failed, or killed without a
+    word (no metrics.json). The earlier notebook and metrics are kept beside it (`*.before-resume-N.*`)."""
+    d = Path(run_dir)
+    if not (d/'params.json').is_file(): raise ConfigError(f"{d}: not a run folder (no params.json)")
+    p = read_json(d/'params.json')
+    status = read_json(d/'metrics.json').get('status') if (d/'metrics.json').is_file() else 'killed'
+    if status == 'ok': raise ConfigError(f"{d}: the run finished (status ok); nothing to resume")
+    n = 1 + len(list(d.glob('metrics.before-resume-*.json')) + list(d.glob('*.before-resume-*.ipynb')))
+    for f in [d/'metrics.json', d/f"{p['template']}.ipynb"]:
+        if f.is_file(): os.replace(f, f.with_name(f"{f.stem}.before-resume-{n}{f.suffix}"))
+    log.info("resuming %s (%s, status %s)", d, p['template'], status)
+    return p['template'], dict(p.get('params') or {}), d
+
 def run_template(template: str|Path, params: dict|None = None, slug: str|None = None, runs_dir: str|Path|None = None,
-                 kernel_name: str = 'python3', progress: bool = True, log_output: bool = False) -> dict:
-    "Execute a template with papermill into a new run folder; returns dict(run_dir, status, metrics)."
+                 kernel_name: str = 'python3', progress: bool = True, log_output: bool = False, resume: str|Path|None = None) -> dict:
+    """Execute a template with papermill into a new run folder; returns dict(run_dir, status, metrics). `resume`: a stopped
+    run's folder, executed again in place with its own parameters (a template's `train(..., resume=True)` skips the
+    configurations that finished and continues a stopped one from its `last.ckpt`)."""
     import papermill as pm
+    if resume is not None:
+        if params: raise ConfigError("resume takes the run folder's own parameters; pass no -p with --resume")
+        template, params, d = resume_run(resume)
     path, name = template_path(template), Path(str(template)).stem
     params = coerce_params(path, dict(params or {}))
     if 'run_dir' in params: raise ConfigError("run_dir is set by the runner, not a parameter to pass")
     spec = template_parameters(path)
     slug = slug or params.get('name') or '_'.join(str(params[k]) for k in ('dataset', 'preset') if k in params) \
         or str(spec.get('name', {}).get('default') or 'default')
-    d = start_run(name, params, slug, runs_dir, defaults={k: v['default'] for k, v in spec.items()}, python=sys.executable)
+    if resume is None:
+        d = start_run(name, params, slug, runs_dir, defaults={k: v['default'] for k, v in spec.items()}, python=sys.executable)
     out_nb = d/f'{name}.ipynb'
     t0 = time.perf_counter()
     try:

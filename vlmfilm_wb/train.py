@@ -19,20 +19,20 @@ the checkpoint, refusing a profiler whose fingerprint differs from the one the m
 
 # %% ../nbs/12_train.ipynb #60623f4a
 from __future__ import annotations
-import io, json, logging, math, os, signal, threading, time, warnings
-from dataclasses import dataclass, field, replace, fields
+import logging, math, os, signal, threading, time, warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 import lightning as L
+from fastcore.basics import patch
 
-from .core import (ConfigError, CheckpointError, DataError, config_from_dict, config_to_dict, override, load_settings,
-                             write_json, atomic_write_bytes, resolve_device, tune_malloc)
+from .core import (ConfigError, CheckpointError, DataError, config_from_dict, config_to_dict, override,
+                             write_json, read_json, resolve_device, tune_malloc)
 from .data import VesselImages, PatchDataset, resolve_dataset, REGISTRY
 from .profiles import ProfileConfig
-from .store import ProfileService, ProfileStore
+from .store import ProfileService
 from .condition import Conditioner, effective_film_mode, drop_condition
 from .model import (ModelConfig, VesselFlowNet, resolve_model_config, count_parameters, film_parameters,
                               film_sensitivity, static_stages, STATIC_RATIO)
@@ -44,11 +44,11 @@ from .junction import JunctionConfig, junction_gate, gated_stages
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'CKPT_EXPECTED', 'DataConfig', 'TrainConfig', 'RunConfig',
-           'absolute_dataset', 'run_config', 'build_network', 'VesselDataModule', 'build_conditioner', 'gating',
-           'film_stats', 'FlowSegModule', 'precompute_profiles', 'TrainingInterrupted', 'train', 'describe_file',
-           'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset',
-           'segmenter_from_checkpoint']
+__all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'RESUME_MAY_DIFFER', 'CKPT_EXPECTED', 'DataConfig',
+           'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config', 'build_network', 'VesselDataModule',
+           'build_conditioner', 'gating', 'film_stats', 'FlowSegModule', 'precompute_profiles', 'TrainingInterrupted',
+           'LastCheckpoint', 'prepared_config', 'resume_point', 'train', 'describe_file', 'read_checkpoint',
+           'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset', 'segmenter_from_checkpoint']
 
 # %% ../nbs/12_train.ipynb #f97df38b
 @dataclass
@@ -96,10 +96,12 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False             # torch.compile the network
     threads: int = 0                  # torch CPU threads (0: torch's default)
+    checkpoint_every: int = 100       # write last.ckpt (weights, EMA, optimiser, scheduler, RNG, step) every N steps (0: never)
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
     _ranges = dict(max_steps='[1, inf)', lr='(0, inf)', weight_decay='[0, inf)', film_weight_decay='[0, inf)',
                    cond_dropout='[0, 1]', warmup_steps='[0, inf)', grad_clip='[0, inf)', ema_decay='(0, 1)',
-                   seed='[0, 4294967295]', val_every='[1, inf)', log_every='[1, inf)', devices='[1, inf)', threads='[0, inf)')
+                   seed='[0, 4294967295]', val_every='[1, inf)', log_every='[1, inf)', devices='[1, inf)', threads='[0, inf)',
+                   checkpoint_every='[0, inf)')
 
 @dataclass
 class RunConfig:
@@ -147,6 +149,12 @@ def build_network(cfg: RunConfig) -> VesselFlowNet:
     return VesselFlowNet(cfg.model, state_input=flow_path(cfg.flow).state_input)
 
 # %% ../nbs/12_train.ipynb #d703ddcd
+class _FromStep(torch.utils.data.Sampler):
+    "Patch indices in order from `start` (a resumed run continues with the patches the uninterrupted one would draw next)."
+    def __init__(self, n: int, start: int = 0): self.n, self.start = int(n), int(start) % max(1, int(n))
+    def __len__(self): return self.n
+    def __iter__(self): return iter([*range(self.start, self.n), *range(self.start)])
+
 class _Indices(torch.utils.data.Dataset):
     def __init__(self, n): self.n = n
     def __len__(self): return self.n
@@ -171,7 +179,8 @@ class VesselDataModule(L.LightningDataModule):
         d, t = self.cfg.data, self.cfg.train
         ds = PatchDataset(self.images(d.train_split), t.max_steps * d.batch_size, d.patch_size, d.pos_fraction,
                           d.flip, d.rot90, d.rotate_deg, seed=t.seed)
-        return torch.utils.data.DataLoader(ds, batch_size=d.batch_size, shuffle=False, drop_last=True,
+        step = int(self.trainer.global_step) if self.trainer is not None else 0   # > 0 when resumed from last.ckpt
+        return torch.utils.data.DataLoader(ds, batch_size=d.batch_size, sampler=_FromStep(len(ds), step * d.batch_size), drop_last=True,
                                            num_workers=d.num_workers, persistent_workers=d.num_workers > 0,
                                            pin_memory=torch.cuda.is_available())
 
@@ -270,60 +279,6 @@ class FlowSegModule(L.LightningModule):
 
     def on_train_batch_end(self, outputs, batch, batch_idx): self.net.opt_steps.fill_(self.global_step)
 
-    def segmenter(self) -> Segmenter:
-        "The inference path of this run (also used by `evaluate`)."
-        src = None
-        if self.cfg.junction_gating.enabled and self.cfg.junction_gating.source == 'gt':
-            src = 'pred'
-            if not getattr(self, '_warned_gt', False):
-                log.warning("junction_gating.source='gt' in training: validation gates from the sampler's p_1 (source 'pred')")
-                self._warned_gt = True
-        extras_fn, _ = gating(self.cfg, self.net, evaluation=True, source=src, steps=self.global_step)
-        return Segmenter(self.net, self._conditioner(), self.cfg.flow, self.cfg.sampler, self.cfg.infer,
-                         scope=self.cfg.profile.profile_scope, extras_fn=extras_fn, device=self.device)
-
-    def on_validation_epoch_start(self): self.val_rows, self.val_conds = [], []
-
-    def validation_step(self, batch, batch_idx):
-        ds = self.dm.images(self.cfg.data.val_split)
-        for i in batch.tolist():
-            r = predict_and_score(self.segmenter(), ds, i)
-            if self.net.has_film and self.cfg.profile.profile_scope == 'image':
-                self.val_conds.append(self.cond_for(dict(image=ds[i]['image'][None], index=torch.tensor([i])), ds))
-            self.val_rows.append(dict(name=r['name'], **r['metrics']))
-
-    def on_validation_epoch_end(self):
-        if not self.val_rows: return
-        s = summarise(self.val_rows, n_boot=500)
-        logs = {f'val/{k}': s[k]['mean'] for k in ('dice', 'cldice', 'iou', 'precision', 'recall', 'betti0_error', 'betti1_error')}
-        logs['val/dice_pooled'] = s['pooled']['dice']
-        if self.val_conds:
-            vc = torch.cat(self.val_conds); sens = film_sensitivity(self.net, vc)
-            fs = film_stats(self.net, vc, sens)
-            logs.update({f'film_val/{k}': v for k, v in fs.items()})
-            mode = self._conditioner().mode
-            for st in self.net.cfg.film_stages:
-                spread = fs[f's{st}/gamma_spread'] + fs[f's{st}/beta_spread']
-                self.collapse_rounds[st] = self.collapse_rounds.get(st, 0) + 1 if spread < COLLAPSE_EPS else 0
-                if self.collapse_rounds[st] >= COLLAPSE_ROUNDS and mode != 'null':
-                    log.warning("FiLM stage %d: gamma/beta spread across validation images %.2e < %.0e for %d validations: "
-                                "the conditioning has collapsed to a constant", st, spread, COLLAPSE_EPS, self.collapse_rounds[st])
-            logs['film_val/collapsed_stages'] = float(sum(v >= COLLAPSE_ROUNDS for v in self.collapse_rounds.values()))
-            static = static_stages(sens)
-            logs['film_val/static_stages'] = float(len(static))
-            if static and mode not in ('null',):
-                log.warning("FiLM stages %s act as a static affine at step %d: gamma/beta vary across validation images by less "
-                            "than %.0f%% of their variation across channels (the condition barely matters)",
-                            static, int(self.global_step), 100 * STATIC_RATIO)
-        if self.service is not None:
-            st_ = self.service.store.stats()
-            for k in ('hit_rate', 'parse_failure_rate'):
-                if st_[k] == st_[k]: logs[f'profiles/{k}'] = float(st_[k])
-        self.log_dict(logs, prog_bar=False)
-        self.last_val = dict(step=int(self.global_step), n_images=len(self.val_rows), summary=s, rows=list(self.val_rows))
-        self.history.append(dict(step=int(self.global_step), **{k: float(v) for k, v in logs.items()}))
-        if self.service is not None: self.service.store.flush()
-
     def configure_optimizers(self):
         t = self.cfg.train
         film = [p for n, p in self.net.named_parameters() if n.startswith('encoder.') or '.film.' in n]
@@ -334,13 +289,102 @@ class FlowSegModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t))
         return dict(optimizer=opt, lr_scheduler=dict(scheduler=sched, interval='step'))
 
-    def on_save_checkpoint(self, ckpt):
-        # the step count is the trainer's (EMA swaps every buffer, this one included, with its averaged copy)
-        ckpt['state_dict']['net.opt_steps'] = torch.tensor(int(self.global_step))
-        fp = self.service.fingerprint if self.service is not None else None
-        ckpt['vlmfilm_wb'] = dict(format=1, config=config_to_dict(self.cfg), profiler_fingerprint=fp,
-                                  global_step=int(self.global_step), last_val=self.last_val, history=self.history,
-                                  parameters=count_parameters(self.net))
+
+# %% ../nbs/12_train.ipynb #ffcabbbf
+@patch
+def segmenter(self: FlowSegModule) -> Segmenter:
+    "The inference path of this run (also used by `evaluate`)."
+    src = None
+    if self.cfg.junction_gating.enabled and self.cfg.junction_gating.source == 'gt':
+        src = 'pred'
+        if not getattr(self, '_warned_gt', False):
+            log.warning("junction_gating.source='gt' in training: validation gates from the sampler's p_1 (source 'pred')")
+            self._warned_gt = True
+    extras_fn, _ = gating(self.cfg, self.net, evaluation=True, source=src, steps=self.global_step)
+    return Segmenter(self.net, self._conditioner(), self.cfg.flow, self.cfg.sampler, self.cfg.infer,
+                     scope=self.cfg.profile.profile_scope, extras_fn=extras_fn, device=self.device)
+
+@patch
+def on_validation_epoch_start(self: FlowSegModule): self.val_rows, self.val_conds = [], []
+
+@patch
+def validation_step(self: FlowSegModule, batch, batch_idx):
+    ds = self.dm.images(self.cfg.data.val_split)
+    for i in batch.tolist():
+        r = predict_and_score(self.segmenter(), ds, i)
+        if self.net.has_film and self.cfg.profile.profile_scope == 'image':
+            self.val_conds.append(self.cond_for(dict(image=ds[i]['image'][None], index=torch.tensor([i])), ds))
+        self.val_rows.append(dict(name=r['name'], **r['metrics']))
+
+@patch
+def on_validation_epoch_end(self: FlowSegModule):
+    "Summarise the validation images; FiLM spread, collapse and static-affine warnings; profile-store rates."
+    if not self.val_rows: return
+    s = summarise(self.val_rows, n_boot=500)
+    logs = {f'val/{k}': s[k]['mean'] for k in ('dice', 'cldice', 'iou', 'precision', 'recall', 'betti0_error', 'betti1_error')}
+    logs['val/dice_pooled'] = s['pooled']['dice']
+    if self.val_conds:
+        vc = torch.cat(self.val_conds); sens = film_sensitivity(self.net, vc)
+        fs = film_stats(self.net, vc, sens)
+        logs.update({f'film_val/{k}': v for k, v in fs.items()})
+        mode = self._conditioner().mode
+        for st in self.net.cfg.film_stages:
+            spread = fs[f's{st}/gamma_spread'] + fs[f's{st}/beta_spread']
+            self.collapse_rounds[st] = self.collapse_rounds.get(st, 0) + 1 if spread < COLLAPSE_EPS else 0
+            if self.collapse_rounds[st] >= COLLAPSE_ROUNDS and mode != 'null':
+                log.warning("FiLM stage %d: gamma/beta spread across validation images %.2e < %.0e for %d validations: "
+                            "the conditioning has collapsed to a constant", st, spread, COLLAPSE_EPS, self.collapse_rounds[st])
+        logs['film_val/collapsed_stages'] = float(sum(v >= COLLAPSE_ROUNDS for v in self.collapse_rounds.values()))
+        static = static_stages(sens)
+        logs['film_val/static_stages'] = float(len(static))
+        if static and mode not in ('null',):
+            log.warning("FiLM stages %s act as a static affine at step %d: gamma/beta vary across validation images by less "
+                        "than %.0f%% of their variation across channels (the condition barely matters)",
+                        static, int(self.global_step), 100 * STATIC_RATIO)
+    if self.service is not None:
+        st_ = self.service.store.stats()
+        for k in ('hit_rate', 'parse_failure_rate'):
+            if st_[k] == st_[k]: logs[f'profiles/{k}'] = float(st_[k])
+    self.log_dict(logs, prog_bar=False)
+    self.last_val = dict(step=int(self.global_step), n_images=len(self.val_rows), summary=s, rows=list(self.val_rows))
+    self.history.append(dict(step=int(self.global_step), **{k: float(v) for k, v in logs.items()}))
+    if self.service is not None: self.service.store.flush()
+
+
+
+# %% ../nbs/12_train.ipynb #224f84aa
+def _rng_state() -> dict:
+    "The global torch RNG streams (CPU and every CUDA device): the flow's t and x_0 draws continue from here on resume."
+    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+
+def _set_rng_state(st: dict):
+    torch.set_rng_state(st['torch'])
+    if st.get('cuda') and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
+
+@patch
+def on_save_checkpoint(self: FlowSegModule, ckpt):
+    "The workbench section: config, profiler fingerprint, step, validation history, and what a resumed run needs."
+    # the step count is the trainer's (EMA swaps every buffer, this one included, with its averaged copy)
+    ckpt['state_dict']['net.opt_steps'] = torch.tensor(int(self.global_step))
+    fp = self.service.fingerprint if self.service is not None else None
+    ckpt['vlmfilm_wb'] = dict(format=1, config=config_to_dict(self.cfg), profiler_fingerprint=fp,
+                              global_step=int(self.global_step), last_val=self.last_val, history=self.history,
+                              parameters=count_parameters(self.net),
+                              resume=dict(rng=_rng_state(), collapse_rounds=dict(self.collapse_rounds),
+                                          train_seconds=float(self.train_seconds)))
+@patch
+def on_load_checkpoint(self: FlowSegModule, ckpt):
+    "Resuming: validation history, collapse counters and time so far; the RNG is set at the first batch (after Lightning's own draws)."
+    wb = ckpt.get('vlmfilm_wb', {})
+    self.history, self.last_val = list(wb.get('history') or []), wb.get('last_val')
+    r = wb.get('resume') or {}
+    self.collapse_rounds = {int(k): v for k, v in (r.get('collapse_rounds') or {}).items()}
+    self.train_seconds, self._pending_rng = float(r.get('train_seconds', 0.0)), r.get('rng')
+
+@patch
+def on_train_batch_start(self: FlowSegModule, batch, batch_idx):
+    if getattr(self, '_pending_rng', None) is not None: _set_rng_state(self._pending_rng); self._pending_rng = None
+
 
 # %% ../nbs/12_train.ipynb #fc7cc25b
 def _embed_dim_for(cfg: RunConfig) -> int:
@@ -359,6 +403,8 @@ def precompute_profiles(cfg: RunConfig, dm: VesselDataModule, svc: ProfileServic
     svc.store.flush()
     return svc.store.stats()
 
+
+# %% ../nbs/12_train.ipynb #f1e6c0a4
 class TrainingInterrupted(KeyboardInterrupt):
     "Training stopped by SIGINT / Ctrl+C: the step reached and the checkpoint saved there (None if it could not be)."
     def __init__(self, step: int, max_steps: int, checkpoint: Path|None):
@@ -376,20 +422,73 @@ def _save_interrupted(trainer, module, out_dir: Path) -> Path|None:
         log.warning("interrupted at step %d: could not save last.ckpt (%s: %s)", trainer.global_step, type(e).__name__, e)
         return None
 
-def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True) -> dict:
-    "Train a run into `out_dir` (logs, `model.ckpt`, `train_summary.json`); returns the summary."
+def _save_atomic(trainer, path: Path) -> Path:
+    tmp = path.with_name(f'.{path.name}.tmp'); trainer.save_checkpoint(tmp); os.replace(tmp, path); return path
+
+class LastCheckpoint(L.Callback):
+    """`last.ckpt` every `every` steps, written atomically (weights, EMA, optimiser, scheduler, RNG, step counter): what
+    `train(..., resume=True)` continues from after a crash or a kill. On a validation step it is written after the
+    validation, so the resumed run neither repeats nor loses it."""
+    def __init__(self, out_dir: Path, every: int, val_every: int, max_steps: int):
+        self.path, self.every, self.val_every, self.max_steps = Path(out_dir)/'last.ckpt', int(every), int(val_every), int(max_steps)
+    def _due(self, trainer) -> bool:
+        s = trainer.global_step
+        return self.every > 0 and 0 < s < self.max_steps and s % self.every == 0
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._due(trainer) and trainer.global_step % self.val_every: _save_atomic(trainer, self.path)
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.state.fn == 'fit' and not trainer.sanity_checking and self._due(trainer): _save_atomic(trainer, self.path)
+
+
+# %% ../nbs/12_train.ipynb #6e97a701
+RESUME_MAY_DIFFER = ('train.threads', 'data.num_workers', 'train.checkpoint_every')   # how a run is executed, not what it computes
+
+def _config_diff(a: dict, b: dict, prefix: str = '') -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y, key = a.get(k), b.get(k), f'{prefix}{k}'
+        if isinstance(x, dict) and isinstance(y, dict): out += _config_diff(x, y, f'{key}.')
+        elif x != y and key not in RESUME_MAY_DIFFER: out.append(f"{key}: stored {x!r}, now {y!r}")
+    return out
+
+def prepared_config(cfg: RunConfig) -> RunConfig:
+    "The config as a checkpoint stores it: dataset folder absolute, FiLM mode and model preset resolved, the profiler's embedding size."
+    cfg = absolute_dataset(cfg)
+    mode = effective_film_mode(cfg.model.film_mode)
+    return replace(cfg, model=replace(resolve_model_config(replace(cfg.model, film_mode=mode)), embed_dim=_embed_dim_for(cfg)))
+
+def resume_point(cfg: RunConfig, out_dir: str|Path) -> tuple[str|None, Path|None]:
+    """Where `train(cfg, out_dir, resume=True)` starts: ('complete', model.ckpt) when the run finished, ('last', last.ckpt)
+    when it stopped part-way, (None, None) when nothing was saved. A checkpoint of another config is an error naming
+    the fields: a resumed run must compute what the interrupted one would have."""
+    out_dir = Path(out_dir)
+    for kind, p in (('complete', out_dir/'model.ckpt'), ('last', out_dir/'last.ckpt')):
+        if not p.is_file() or (kind == 'complete' and not (out_dir/'train_summary.json').is_file()): continue
+        diff = _config_diff(config_to_dict(checkpoint_config(read_checkpoint(p))), config_to_dict(prepared_config(cfg)))
+        if diff: raise ConfigError(f"{p}: cannot resume, the run was started with another config: {'; '.join(diff[:6])}"
+                                   f"{' ...' if len(diff) > 6 else ''}")
+        return kind, p
+    return None, None
+
+
+# %% ../nbs/12_train.ipynb #93c7b60a
+def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True, resume: bool = False) -> dict:
+    """Train a run into `out_dir` (logs, `model.ckpt`, `train_summary.json`); returns the summary. `resume`: a finished
+    run is returned as it is, a stopped one continues from its `last.ckpt` to the same final weights (`resume_point`)."""
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
     from lightning.pytorch.callbacks import EMAWeightAveraging, TQDMProgressBar, LearningRateMonitor
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = absolute_dataset(cfg)                      # the checkpoint stores where the data was, not where we were
     t = cfg.train
     tune_malloc()
     if t.threads: torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
-    mode = effective_film_mode(cfg.model.film_mode)
-    cfg = replace(cfg, model=replace(resolve_model_config(replace(cfg.model, film_mode=mode)),
-                                     embed_dim=_embed_dim_for(cfg)))
+    cfg = prepared_config(cfg)                       # the checkpoint stores where the data was, not where we were
     store = str(store) if store is not None else None
+    kind, point = resume_point(cfg, out_dir) if resume else (None, None)
+    if kind == 'complete':
+        log.info("%s: already trained (%s); not training again", out_dir, point)
+        return {**read_json(out_dir/'train_summary.json'), 'resumed': 'complete'}
+    start = int(read_checkpoint(point)['vlmfilm_wb']['global_step']) if point is not None else None
     module = FlowSegModule(config_to_dict(cfg), store)
     dm = VesselDataModule(cfg); module.dm = dm
     cond, svc, _ = build_conditioner(cfg, store, cfg.model.film_mode)
@@ -399,6 +498,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     if t.tensorboard: loggers.append(TensorBoardLogger(str(out_dir), name='tb', version=''))
     callbacks = [LearningRateMonitor('step')] + ([TQDMProgressBar(refresh_rate=max(1, t.log_every))] if progress else [])
     if t.ema: callbacks.append(EMAWeightAveraging(decay=t.ema_decay))
+    callbacks.append(LastCheckpoint(out_dir, t.checkpoint_every, min(t.val_every, t.max_steps), t.max_steps))
     if t.compile: module.net = torch.compile(module.net)
     trainer = L.Trainer(max_steps=t.max_steps, val_check_interval=min(t.val_every, t.max_steps), check_val_every_n_epoch=None,
                         num_sanity_val_steps=0, precision=t.precision, accelerator=t.accelerator, devices=t.devices,
@@ -411,8 +511,10 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='.*does not have many workers.*')
             warnings.filterwarnings('ignore', message='.*LightningDataModule.*val_dataloader.*')
-            trainer.fit(module, datamodule=dm)
-            train_s = time.perf_counter() - t0
+            warnings.filterwarnings('ignore', message=".*resuming from a checkpoint that ended before the epoch ended.*")
+            if point is not None: log.info("%s: resuming from %s (step %d)", out_dir, point, start)
+            trainer.fit(module, datamodule=dm, ckpt_path=str(point) if point is not None else None, weights_only=False)
+            train_s = module.train_seconds + time.perf_counter() - t0
             module.net.opt_steps.fill_(trainer.global_step)
             if module.last_val is None or module.last_val['step'] != trainer.global_step:
                 trainer.validate(module, datamodule=dm, verbose=False)
@@ -426,6 +528,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     ckpt = out_dir/'model.ckpt'
     trainer.save_checkpoint(out_dir/'.model.ckpt.tmp'); os.replace(out_dir/'.model.ckpt.tmp', ckpt)
     if svc is not None: svc.store.flush()
+    (out_dir/'last.ckpt').unlink(missing_ok=True)     # finished: model.ckpt is the run's checkpoint
     s = module.last_val['summary']
     summary = dict(name=cfg.name, checkpoint=str(ckpt), steps=int(trainer.global_step), train_seconds=train_s,
                    patches_per_second=trainer.global_step * cfg.data.batch_size / max(train_s, 1e-9),
@@ -433,10 +536,12 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
                    val=dict(step=module.last_val['step'], n_images=module.last_val['n_images'],
                             **{k: s[k] for k in ('dice', 'cldice', 'iou', 'precision', 'recall', 'betti0_error', 'betti1_error')},
                             dice_pooled=s['pooled']['dice']),
-                   history=module.history, profile_store=None if svc is None else svc.store.stats())
+                   history=module.history, profile_store=None if svc is None else svc.store.stats(),
+                   **({'resumed_from_step': start} if point is not None else {}))
     write_json(out_dir/'train_summary.json', summary)
     if svc is not None: svc.close()
     return summary
+
 
 # %% ../nbs/12_train.ipynb #fa6bf9ae
 CKPT_EXPECTED = "expected a model.ckpt written by `vlmfilm-wb train`"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vlmfilm_wb.cli import main as cli_main
 
@@ -544,3 +545,67 @@ def test_sigint_to_the_runner_marks_the_run_interrupted(workbench, tmp_path):
     import nbformat
     cells = nbformat.read(str(run / 'sleepy.ipynb'), as_version=4).cells
     assert [c.metadata.papermill['status'] for c in cells][-2:] == ['interrupted', 'pending']
+
+
+# ---------------------------------------------------------------- item 5: a killed training resumes to the same weights
+def _state(ckpt):
+    from vlmfilm_wb.train import read_checkpoint
+    return read_checkpoint(ckpt)['state_dict']
+
+
+def test_killed_train_resumes_to_bit_identical_weights(workbench, tmp_path):
+    "SIGKILL (no handler runs) once last.ckpt exists; `train --resume` ends with the weights of the uninterrupted run."
+    args = ['train', '--preset', 'smoke', '-p', 'max_steps', '60', '-p', 'val_every', '30', '-p', 'checkpoint_every', '4',
+            '-p', 'ema', 'true', '-p', 'ema_decay', '0.9', '--db', str(tmp_path / 'p.sqlite'), '-q']
+    full = subprocess.run(CLI + args + ['--out', str(tmp_path / 'full')], capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr[-2000:]
+    run = tmp_path / 'killed'
+    p = subprocess.Popen(CLI + args + ['--out', str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        t0 = time.time()
+        while not (run / 'last.ckpt').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.05)
+        assert p.poll() is None, 'training ended before it could be killed'
+        p.kill(); p.wait(60)                                                  # SIGKILL: nothing of ours runs
+    finally:
+        if p.poll() is None: p.kill()
+    assert not (run / 'model.ckpt').exists() and not (run / 'metrics.json').exists()
+    from vlmfilm_wb.train import read_checkpoint
+    step = read_checkpoint(run / 'last.ckpt')['vlmfilm_wb']['global_step']
+    assert 4 <= step < 60 and step % 4 == 0
+    r = subprocess.run(CLI + ['train', '--resume', str(run), '--db', str(tmp_path / 'p.sqlite'), '-q'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = _state(tmp_path / 'full' / 'model.ckpt'), _state(run / 'model.ckpt')
+    assert sorted(a) == sorted(b) and [k for k in a if not torch.equal(a[k], b[k])] == []       # bit-identical
+    m = json.loads((run / 'metrics.json').read_text())
+    assert m['status'] == 'ok' and m['steps'] == 60 and not (run / 'last.ckpt').exists()
+    again = subprocess.run(CLI + ['train', '--resume', str(run), '-q'], capture_output=True, text=True)
+    assert again.returncode == 0 and 'finished (status ok); nothing to resume' in again.stdout
+
+
+def test_resume_refuses_overrides_and_foreign_folders(workbench, tmp_path, capsys):
+    rc, out, err = _cli(['train', '--resume', str(tmp_path), '-p', 'lr', '0.1'], capsys)
+    assert rc == 2 and 'no -p, --out or --force' in err
+    rc, out, err = _cli(['train', '--resume', str(tmp_path)], capsys)
+    assert rc == 2 and f"{tmp_path}: not a folder written by 'vlmfilm-wb train'" in err
+    rc, out, err = _cli(['run', '--resume', str(tmp_path)], capsys)
+    assert rc == 2 and f"{tmp_path}: not a run folder (no params.json)" in err
+    rc, out, err = _cli(['run'], capsys)
+    assert rc == 2 and 'give a template, or --resume RUN_DIR' in err
+
+
+def test_killed_template_run_resumes_in_place(workbench, tmp_path, capsys):
+    "A template whose kernel dies part-way: `run --resume` executes it again in its folder with its own parameters."
+    t = _template(tmp_path / 'twice.ipynb', "from pathlib import Path\nmark = Path(run_dir)/'first.done'\n"
+                  "if not mark.exists(): mark.write_text('x'); import os, signal; os.kill(os.getpid(), signal.SIGKILL)\n"
+                  "from vlmfilm_wb.runs import finish_run\nfinish_run(run_dir, dict(steps=steps))")
+    t.write_text(t.read_text().replace('never = True', 'pass'))
+    with pytest.raises(SystemExit): cli_main(['run', str(t), '-p', 'steps', '7', '--quiet'])
+    run = Path(capsys.readouterr().out.split('run folder: ')[1].splitlines()[0])
+    assert json.loads((run / 'metrics.json').read_text())['status'] == 'interrupted'
+    cli_main(['run', '--resume', str(run), '--quiet'])
+    m = json.loads((run / 'metrics.json').read_text())
+    assert m['status'] == 'ok' and m['steps'] == 7                            # its own parameters, in its own folder
+    assert (run / 'twice.before-resume-1.ipynb').is_file() and (run / 'metrics.before-resume-1.json').is_file()
+    capsys.readouterr()
+    assert cli_main(['run', '--resume', str(run), '--quiet']) == 2                 # finished: nothing to resume
+    assert f"{run}: the run finished (status ok); nothing to resume" in capsys.readouterr().err

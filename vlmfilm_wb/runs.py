@@ -172,7 +172,7 @@ def resume_run(run_dir: str|Path) -> tuple[str, dict, Path]:
     for f in [d/'metrics.json', d/f"{p['template']}.ipynb"]:
         if f.is_file(): os.replace(f, f.with_name(f"{f.stem}.before-resume-{n}{f.suffix}"))
     log.info("resuming %s (%s, status %s)", d, p['template'], status)
-    return p['template'], dict(p.get('params') or {}), d
+    return p.get('template_path') or p['template'], dict(p.get('params') or {}), d
 
 def run_template(template: str|Path, params: dict|None = None, slug: str|None = None, runs_dir: str|Path|None = None,
                  kernel_name: str = 'python3', progress: bool = True, log_output: bool = False, resume: str|Path|None = None) -> dict:
@@ -190,7 +190,8 @@ def run_template(template: str|Path, params: dict|None = None, slug: str|None = 
     slug = slug or params.get('name') or '_'.join(str(params[k]) for k in ('dataset', 'preset') if k in params) \
         or str(spec.get('name', {}).get('default') or 'default')
     if resume is None:
-        d = start_run(name, params, slug, runs_dir, defaults={k: v['default'] for k, v in spec.items()}, python=sys.executable)
+        d = start_run(name, params, slug, runs_dir, defaults={k: v['default'] for k, v in spec.items()}, python=sys.executable,
+                      template_path=str(path))
     out_nb = d/f'{name}.ipynb'
     t0 = time.perf_counter()
     try:

@@ -319,12 +319,16 @@ def profile_pixels(batch: dict, scope: str, source=None) -> list[np.ndarray]:
 
 # %% ../nbs/07_store.ipynb #59881f9b
 def warm_profiles(dataset: str|Path, split: str, cfg: ProfileConfig, store: str|Path|None = None,
-                  window: int = 256, overlap: float = 0.5, progress: bool = True) -> dict:
-    "Profile every image (scope `image`) or inference window (scope `patch`) of a split; returns the store stats."
+                  window: int = 256, overlap: float|None = None, progress: bool = True,
+                  images=None, service: ProfileService|None = None) -> dict:
+    """Profile every image (scope `image`) or inference window (scope `patch`: `window`/`overlap` as inference, default
+    `InferConfig`'s) of a split; returns the store stats. Training passes its loaded `images` and open `service`."""
     from tqdm.auto import tqdm
     from vlmfilm_wb.data import VesselImages, resolve_dataset
-    ds = VesselImages(resolve_dataset(dataset), split)
-    svc = ProfileService(cfg, store)
+    from vlmfilm_wb.infer import InferConfig
+    overlap = InferConfig.overlap if overlap is None else overlap
+    ds = images if images is not None else VesselImages(resolve_dataset(dataset), split)
+    svc = service if service is not None else ProfileService(cfg, store)
     if cfg.profile_scope == 'image': jobs = [ds.raw(i)[0] for i in range(len(ds))]
     else:
         from vlmfilm_wb.infer import window_slices
@@ -333,8 +337,8 @@ def warm_profiles(dataset: str|Path, split: str, cfg: ProfileConfig, store: str|
     with tqdm(total=len(jobs), desc=f'profiles {Path(str(dataset)).name}/{split} ({cfg.profiler})', disable=not progress) as bar:
         for i in range(0, len(jobs), bs):
             svc.results(jobs[i:i + bs]); bar.update(len(jobs[i:i + bs]))
-    svc.close()
-    return ProfileStore(svc.store.path).stats()
+    if service is None: svc.close(); return ProfileStore(svc.store.path).stats()
+    svc.store.flush(); return svc.store.stats()
 
 def format_store_stats(st: dict) -> str:
     "The store counters as a few readable lines."

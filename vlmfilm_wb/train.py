@@ -32,7 +32,7 @@ from .core import (ConfigError, CheckpointError, DataError, config_from_dict, co
                              write_json, read_json, resolve_device, tune_malloc)
 from .data import VesselImages, PatchDataset, resolve_dataset, REGISTRY
 from .profiles import ProfileConfig
-from .store import ProfileService
+from .store import ProfileService, warm_profiles
 from .condition import Conditioner, effective_film_mode, drop_condition
 from .model import (ModelConfig, VesselFlowNet, resolve_model_config, count_parameters, film_parameters,
                               film_sensitivity, static_stages, STATIC_RATIO)
@@ -393,15 +393,15 @@ def _embed_dim_for(cfg: RunConfig) -> int:
     return make_profiler(cfg.profile).embed_dim()
 
 def precompute_profiles(cfg: RunConfig, dm: VesselDataModule, svc: ProfileService|None, progress: bool = True) -> dict|None:
-    "Fill the profile store for the train and validation images (scope `image`), before the training loop."
-    if svc is None or cfg.profile.profile_scope != 'image': return None
-    from tqdm.auto import tqdm
-    for split in dict.fromkeys([cfg.data.train_split, cfg.data.val_split]):
-        ds = dm.images(split); bs = max(1, cfg.profile.profile_batch_size)
-        for i in tqdm(range(0, len(ds), bs), desc=f'profiles {split}', disable=not progress):
-            svc.results([ds.raw(j)[0] for j in range(i, min(i + bs, len(ds)))])
-    svc.store.flush()
-    return svc.store.stats()
+    """Fill the profile store before the training loop with `store.warm_profiles`: the train and validation images
+    (scope `image`), or the validation windows with inference's window and overlap (scope `patch`: training patches
+    are drawn at random places, so they are profiled as they come)."""
+    if svc is None: return None
+    splits = [cfg.data.train_split, cfg.data.val_split] if cfg.profile.profile_scope == 'image' else [cfg.data.val_split]
+    for split in dict.fromkeys(splits):
+        st = warm_profiles(cfg.data.dataset, split, cfg.profile, images=dm.images(split), service=svc,
+                           window=cfg.infer.window, overlap=cfg.infer.overlap, progress=progress)
+    return st
 
 
 # %% ../nbs/12_train.ipynb #f1e6c0a4

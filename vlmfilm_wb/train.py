@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'RESUME_MAY_DIFFER', 'CKPT_EXPECTED', 'DataConfig',
            'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config', 'build_network', 'VesselDataModule',
            'build_conditioner', 'gating', 'film_stats', 'FlowSegModule', 'precompute_profiles', 'TrainingInterrupted',
-           'LastCheckpoint', 'prepared_config', 'resume_point', 'train', 'describe_file', 'read_checkpoint',
-           'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset', 'segmenter_from_checkpoint']
+           'LastCheckpoint', 'prepared_config', 'resume_point', 'build_trainer', 'train', 'describe_file',
+           'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset',
+           'segmenter_from_checkpoint']
 
 # %% ../nbs/12_train.ipynb #f97df38b
 @dataclass
@@ -371,7 +372,13 @@ def on_save_checkpoint(self: FlowSegModule, ckpt):
                               global_step=int(self.global_step), last_val=self.last_val, history=self.history,
                               parameters=count_parameters(self.net),
                               resume=dict(rng=_rng_state(), collapse_rounds=dict(self.collapse_rounds),
-                                          train_seconds=float(self.train_seconds)))
+                                          train_seconds=self.seconds_so_far()))
+@patch
+def seconds_so_far(self: FlowSegModule) -> float:
+    "Training seconds of this run, those before a resume included."
+    t0 = getattr(self, 'fit_t0', None)
+    return float(self.train_seconds) + (time.perf_counter() - t0 if t0 is not None else 0.0)
+
 @patch
 def on_load_checkpoint(self: FlowSegModule, ckpt):
     "Resuming: validation history, collapse counters and time so far; the RNG is set at the first batch (after Lightning's own draws)."
@@ -471,50 +478,34 @@ def resume_point(cfg: RunConfig, out_dir: str|Path) -> tuple[str|None, Path|None
     return None, None
 
 
-# %% ../nbs/12_train.ipynb #93c7b60a
-def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True, resume: bool = False) -> dict:
-    """Train a run into `out_dir` (logs, `model.ckpt`, `train_summary.json`); returns the summary. `resume`: a finished
-    run is returned as it is, a stopped one continues from its `last.ckpt` to the same final weights (`resume_point`)."""
+# %% ../nbs/12_train.ipynb #a0d632d3
+def build_trainer(cfg: RunConfig, out_dir: Path, progress: bool = True) -> L.Trainer:
+    "The Lightning trainer of a run: CSV (+ TensorBoard) logs, learning-rate monitor, progress bar, EMA, `last.ckpt`."
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
     from lightning.pytorch.callbacks import EMAWeightAveraging, TQDMProgressBar, LearningRateMonitor
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     t = cfg.train
-    tune_malloc()
-    if t.threads: torch.set_num_threads(t.threads)
-    L.seed_everything(t.seed, workers=True, verbose=False)
-    cfg = prepared_config(cfg)                       # the checkpoint stores where the data was, not where we were
-    store = str(store) if store is not None else None
-    kind, point = resume_point(cfg, out_dir) if resume else (None, None)
-    if kind == 'complete':
-        log.info("%s: already trained (%s); not training again", out_dir, point)
-        return {**read_json(out_dir/'train_summary.json'), 'resumed': 'complete'}
-    start = int(read_checkpoint(point)['vlmfilm_wb']['global_step']) if point is not None else None
-    module = FlowSegModule(config_to_dict(cfg), store)
-    dm = VesselDataModule(cfg); module.dm = dm
-    cond, svc, _ = build_conditioner(cfg, store, cfg.model.film_mode)
-    module.conditioner, module.service = cond, svc
-    store_stats = precompute_profiles(cfg, dm, svc, progress)
     loggers = [CSVLogger(str(out_dir), name='logs', version='')]
     if t.tensorboard: loggers.append(TensorBoardLogger(str(out_dir), name='tb', version=''))
     callbacks = [LearningRateMonitor('step')] + ([TQDMProgressBar(refresh_rate=max(1, t.log_every))] if progress else [])
     if t.ema: callbacks.append(EMAWeightAveraging(decay=t.ema_decay))
     callbacks.append(LastCheckpoint(out_dir, t.checkpoint_every, min(t.val_every, t.max_steps), t.max_steps))
-    if t.compile: module.net = torch.compile(module.net)
-    trainer = L.Trainer(max_steps=t.max_steps, val_check_interval=min(t.val_every, t.max_steps), check_val_every_n_epoch=None,
-                        num_sanity_val_steps=0, precision=t.precision, accelerator=t.accelerator, devices=t.devices,
-                        log_every_n_steps=t.log_every, gradient_clip_val=t.grad_clip or None, enable_progress_bar=progress,
-                        enable_checkpointing=False, logger=loggers, callbacks=callbacks, default_root_dir=str(out_dir),
-                        enable_model_summary=False, deterministic=False)
-    t0 = time.perf_counter()
+    return L.Trainer(max_steps=t.max_steps, val_check_interval=min(t.val_every, t.max_steps), check_val_every_n_epoch=None,
+                     num_sanity_val_steps=0, precision=t.precision, accelerator=t.accelerator, devices=t.devices,
+                     log_every_n_steps=t.log_every, gradient_clip_val=t.grad_clip or None, enable_progress_bar=progress,
+                     enable_checkpointing=False, logger=loggers, callbacks=callbacks, default_root_dir=str(out_dir),
+                     enable_model_summary=False, deterministic=False)
+
+def _fit(trainer: L.Trainer, module, dm, point: Path|None):
+    "Fit (from `point` when resuming) and validate the last step; Ctrl+C leaves `trainer.interrupted` set and SIGINT restored."
+    module.fit_t0 = time.perf_counter()
     sigint = signal.getsignal(signal.SIGINT)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='.*does not have many workers.*')
             warnings.filterwarnings('ignore', message='.*LightningDataModule.*val_dataloader.*')
             warnings.filterwarnings('ignore', message=".*resuming from a checkpoint that ended before the epoch ended.*")
-            if point is not None: log.info("%s: resuming from %s (step %d)", out_dir, point, start)
             trainer.fit(module, datamodule=dm, ckpt_path=str(point) if point is not None else None, weights_only=False)
-            train_s = module.train_seconds + time.perf_counter() - t0
+            module.fit_seconds = module.seconds_so_far()          # the final validation is not training time
             module.net.opt_steps.fill_(trainer.global_step)
             if module.last_val is None or module.last_val['step'] != trainer.global_step:
                 trainer.validate(module, datamodule=dm, verbose=False)
@@ -522,14 +513,13 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
         if not trainer.interrupted: raise
     finally:                 # ... after setting SIGINT to 'ignore': give Ctrl+C back
         if sigint is not None and threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGINT, sigint)
-    if trainer.interrupted:
-        if svc is not None: svc.store.flush(); svc.close()
-        raise TrainingInterrupted(int(trainer.global_step), t.max_steps, _save_interrupted(trainer, module, out_dir))
-    ckpt = out_dir/'model.ckpt'
-    trainer.save_checkpoint(out_dir/'.model.ckpt.tmp'); os.replace(out_dir/'.model.ckpt.tmp', ckpt)
+
+def _finish(cfg: RunConfig, module, trainer: L.Trainer, out_dir: Path, svc, start: int|None) -> dict:
+    "Save `model.ckpt` atomically, drop `last.ckpt`, write and return `train_summary.json`."
+    ckpt = _save_atomic(trainer, out_dir/'model.ckpt')
     if svc is not None: svc.store.flush()
     (out_dir/'last.ckpt').unlink(missing_ok=True)     # finished: model.ckpt is the run's checkpoint
-    s = module.last_val['summary']
+    s, train_s = module.last_val['summary'], module.fit_seconds
     summary = dict(name=cfg.name, checkpoint=str(ckpt), steps=int(trainer.global_step), train_seconds=train_s,
                    patches_per_second=trainer.global_step * cfg.data.batch_size / max(train_s, 1e-9),
                    parameters=count_parameters(module.net), flow=cfg.flow.flow, film_mode=cfg.model.film_mode, film_stages=cfg.model.film_stages,
@@ -537,8 +527,39 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
                             **{k: s[k] for k in ('dice', 'cldice', 'iou', 'precision', 'recall', 'betti0_error', 'betti1_error')},
                             dice_pooled=s['pooled']['dice']),
                    history=module.history, profile_store=None if svc is None else svc.store.stats(),
-                   **({'resumed_from_step': start} if point is not None else {}))
+                   **({'resumed_from_step': start} if start is not None else {}))
     write_json(out_dir/'train_summary.json', summary)
+    return summary
+
+
+# %% ../nbs/12_train.ipynb #93c7b60a
+def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True, resume: bool = False) -> dict:
+    """Train a run into `out_dir` (logs, `model.ckpt`, `train_summary.json`); returns the summary. `resume`: a finished
+    run is returned as it is, a stopped one continues from its `last.ckpt` to the same final weights (`resume_point`)."""
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    tune_malloc()
+    if cfg.train.threads: torch.set_num_threads(cfg.train.threads)
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    cfg = prepared_config(cfg)                       # the checkpoint stores where the data was, not where we were
+    store = str(store) if store is not None else None
+    kind, point = resume_point(cfg, out_dir) if resume else (None, None)
+    if kind == 'complete':
+        log.info("%s: already trained (%s); not training again", out_dir, point)
+        return {**read_json(out_dir/'train_summary.json'), 'resumed': 'complete'}
+    start = int(read_checkpoint(point)['vlmfilm_wb']['global_step']) if point is not None else None
+    if point is not None: log.info("%s: resuming from %s (step %d)", out_dir, point, start)
+    module = FlowSegModule(config_to_dict(cfg), store)
+    dm = VesselDataModule(cfg); module.dm = dm
+    module.conditioner, module.service, _ = build_conditioner(cfg, store, cfg.model.film_mode)
+    precompute_profiles(cfg, dm, module.service, progress)       # before the loop: no profiler runs inside it
+    if cfg.train.compile: module.net = torch.compile(module.net)
+    trainer = build_trainer(cfg, out_dir, progress)
+    _fit(trainer, module, dm, point)
+    svc = module.service
+    if trainer.interrupted:
+        if svc is not None: svc.store.flush(); svc.close()
+        raise TrainingInterrupted(int(trainer.global_step), cfg.train.max_steps, _save_interrupted(trainer, module, out_dir))
+    summary = _finish(cfg, module, trainer, out_dir, svc, start)
     if svc is not None: svc.close()
     return summary
 

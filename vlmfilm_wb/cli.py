@@ -13,7 +13,7 @@ from pathlib import Path
 from .core import WorkbenchError
 
 # %% auto #0
-__all__ = ['build_parser', 'main']
+__all__ = ['DDP_RUN_DIR', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #26fa6fab
 def _data_list(a):
@@ -72,8 +72,17 @@ def _resume_train(a):
         print(f"{d}: finished (status ok); nothing to resume"); return d, None
     return d, config_from_dict(RunConfig, read_json(d/'params.json')['config'])
 
+DDP_RUN_DIR = 'VLMFILM_WB_DDP_RUN_DIR'   # the run folder, for the ranks Lightning starts by running this command again
+
 def _train(a):
-    from vlmfilm_wb.train import run_config, train
+    from vlmfilm_wb.train import run_config, train, launch_rank
+    import os
+    if os.environ.get(DDP_RUN_DIR) and launch_rank() > 0:      # another DDP rank: train into rank 0's folder, write nothing else
+        from vlmfilm_wb.core import config_from_dict, read_json
+        from vlmfilm_wb.train import RunConfig
+        out = Path(os.environ[DDP_RUN_DIR])
+        train(config_from_dict(RunConfig, read_json(out/'params.json')['config']), out, store=a.db, progress=False, resume=bool(a.resume))
+        return
     from vlmfilm_wb.runs import start_run, finish_run
     from vlmfilm_wb.core import config_to_dict
     import time
@@ -85,6 +94,7 @@ def _train(a):
         out = start_run('cli-train', dict(preset=a.preset, **_overrides(a.param)), slug=cfg.name, out=a.out, force=a.force,
                         config=config_to_dict(cfg), source='cli')
     print(f"run folder: {out}", flush=True)
+    os.environ[DDP_RUN_DIR] = str(out)                        # inherited by the ranks a DDP strategy launches
     t0 = time.perf_counter()
     try: s = train(cfg, out, store=a.db, progress=not a.quiet, resume=bool(a.resume))
     except KeyboardInterrupt as e:       # Ctrl+C / SIGINT: marked, with the checkpoint saved where it stopped
@@ -108,7 +118,8 @@ def _eval(a):
     from vlmfilm_wb.evaluate import evaluate, format_summary
     sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps, prob_map=a.prob_map).items() if v is not None}
     s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
-                 save_png=not a.no_png, progress=not a.quiet, junction_source=a.junction_source, limit=a.limit)
+                 save_png=not a.no_png, progress=not a.quiet, junction_source=a.junction_source, limit=a.limit,
+                 first_pass=a.first_pass)
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
 
 # %% ../nbs/90_cli.ipynb #0d5a4373
@@ -211,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--prob-map', default=None, help='last_p1 | final_eval')
     x.add_argument('--junction-source', default=None, help="pred: evaluate a source='gt' gated model with predicted junctions")
     x.add_argument('--limit', type=int, default=None, help='first N images only')
+    x.add_argument('--first-pass', default=None, metavar='CKPT', help="two-stage model: its first-pass checkpoint, if moved (same SHA-256 required)")
     x.add_argument('--db', default=None); x.add_argument('--no-png', action='store_true')
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
 

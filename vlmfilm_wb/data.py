@@ -248,17 +248,19 @@ def augment_patch(img: np.ndarray, mask: np.ndarray, cy: int, cx: int, size: int
 class PatchDataset(torch.utils.data.Dataset):
     "Seeded training patches from a `VesselImages`: item = dict(image (1,P,P), mask (1,P,P), name, index, center)."
     def __init__(self, images: VesselImages, n_samples: int, patch_size: int = 256, pos_fraction: float = 0.5,
-                 flip: bool = True, rot90: bool = True, rotate_deg: float = 10.0, seed: int = 0):
+                 flip: bool = True, rot90: bool = True, rotate_deg: float = 10.0, seed: int = 0, stream: int = 0):
         if not 0 <= pos_fraction <= 1: raise DataError(f"pos_fraction={pos_fraction} must lie in [0, 1]")
         self.images, self.n, self.P = images, int(n_samples), int(patch_size)
         self.pos_fraction, self.flip, self.rot90, self.rotate_deg, self.seed = pos_fraction, flip, rot90, rotate_deg, seed
+        self.stream = int(stream)          # one stream per DDP rank (0: the single-process stream)
         self.epoch = 0
         self._vessel_idx = [np.flatnonzero(m) for m in images.masks]
 
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
     def __len__(self): return self.n
 
-    def rng(self, i: int) -> np.random.Generator: return np.random.default_rng([self.seed, self.epoch, int(i)])
+    def rng(self, i: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(i)] + ([self.stream] if self.stream else []))
 
     def __getitem__(self, i: int) -> dict:
         rng = self.rng(i)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import lightning as L
 from fastcore.basics import patch
@@ -45,11 +46,11 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'RESUME_MAY_DIFFER', 'CKPT_EXPECTED', 'DataConfig',
-           'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config', 'build_network', 'VesselDataModule',
-           'build_conditioner', 'gating', 'film_stats', 'FlowSegModule', 'precompute_profiles', 'TrainingInterrupted',
-           'LastCheckpoint', 'prepared_config', 'resume_point', 'build_trainer', 'train', 'describe_file',
-           'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset',
-           'segmenter_from_checkpoint']
+           'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config', 'build_network', 'world_size', 'effective_lr',
+           'launch_rank', 'VesselDataModule', 'build_conditioner', 'gating', 'film_stats', 'FlowSegModule',
+           'precompute_profiles', 'TrainingInterrupted', 'LastCheckpoint', 'prepared_config', 'resume_point',
+           'build_trainer', 'train', 'describe_file', 'read_checkpoint', 'checkpoint_config', 'load_state_strict',
+           'load_model', 'checkpoint_dataset', 'segmenter_from_checkpoint']
 
 # %% ../nbs/12_train.ipynb #f97df38b
 @dataclass
@@ -92,7 +93,10 @@ class TrainConfig:
     val_every: int = 250              # validate every N optimisation steps (and always at the last step)
     log_every: int = 10
     accelerator: str = 'auto'
-    devices: int = 1
+    devices: int|list[int] = 1        # processes per node (an int) or the device ids (a list)
+    strategy: str = 'auto'            # Lightning strategy: auto | ddp | ddp_spawn | ... (ddp: one process per device)
+    num_nodes: int = 1
+    lr_rule: Literal['constant', 'linear', 'sqrt'] = 'constant'   # lr for an effective batch of batch_size x processes
     tensorboard: bool = False
     channels_last: bool = False
     compile: bool = False             # torch.compile the network
@@ -101,7 +105,7 @@ class TrainConfig:
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
     _ranges = dict(max_steps='[1, inf)', lr='(0, inf)', weight_decay='[0, inf)', film_weight_decay='[0, inf)',
                    cond_dropout='[0, 1]', warmup_steps='[0, inf)', grad_clip='[0, inf)', ema_decay='(0, 1)',
-                   seed='[0, 4294967295]', val_every='[1, inf)', log_every='[1, inf)', devices='[1, inf)', threads='[0, inf)',
+                   seed='[0, 4294967295]', val_every='[1, inf)', log_every='[1, inf)', devices='[0, inf)', num_nodes='[1, inf)', threads='[0, inf)',
                    checkpoint_every='[0, inf)')
 
 @dataclass
@@ -149,6 +153,24 @@ def build_network(cfg: RunConfig) -> VesselFlowNet:
     "The network of a run: the model config, with a state input unless the flow is supervised."
     return VesselFlowNet(cfg.model, state_input=flow_path(cfg.flow).state_input)
 
+# %% ../nbs/12_train.ipynb #f812b21e
+def world_size(t: TrainConfig) -> int:
+    "Training processes: devices per node (an int, or the length of a list of ids) times nodes."
+    return (len(t.devices) if isinstance(t.devices, (list, tuple)) else int(t.devices)) * int(t.num_nodes)
+
+def effective_lr(t: TrainConfig) -> float:
+    "The learning rate for the effective batch `batch_size x world_size`: as given, or scaled linearly / by the square root."
+    n = world_size(t)
+    return t.lr * {'constant': 1.0, 'linear': float(n), 'sqrt': math.sqrt(n)}[t.lr_rule]
+
+def launch_rank() -> int:
+    "This process's global rank as the launcher set it (torchrun/Lightning: RANK or LOCAL_RANK+NODE_RANK, Slurm: SLURM_PROCID); 0 alone."
+    env = os.environ
+    if 'RANK' in env: return int(env['RANK'])
+    if 'LOCAL_RANK' in env: return int(env['LOCAL_RANK']) + int(env.get('NODE_RANK', 0)) * int(env.get('LOCAL_WORLD_SIZE', 1))
+    if int(env.get('SLURM_NTASKS', 1)) > 1: return int(env.get('SLURM_PROCID', 0))
+    return 0
+
 # %% ../nbs/12_train.ipynb #d703ddcd
 class _FromStep(torch.utils.data.Sampler):
     "Patch indices in order from `start` (a resumed run continues with the patches the uninterrupted one would draw next)."
@@ -157,9 +179,12 @@ class _FromStep(torch.utils.data.Sampler):
     def __iter__(self): return iter([*range(self.start, self.n), *range(self.start)])
 
 class _Indices(torch.utils.data.Dataset):
-    def __init__(self, n): self.n = n
-    def __len__(self): return self.n
-    def __getitem__(self, i): return i
+    def __init__(self, idx): self.idx = list(idx)
+    def __len__(self): return len(self.idx)
+    def __getitem__(self, i): return self.idx[i]
+
+def _rank_world(trainer) -> tuple[int, int]:
+    return (int(trainer.global_rank), int(trainer.world_size)) if trainer is not None else (0, 1)
 
 class VesselDataModule(L.LightningDataModule):
     "Balanced augmented training patches and whole validation/test images from a `RunConfig`."
@@ -179,7 +204,7 @@ class VesselDataModule(L.LightningDataModule):
     def train_dataloader(self):
         d, t = self.cfg.data, self.cfg.train
         ds = PatchDataset(self.images(d.train_split), t.max_steps * d.batch_size, d.patch_size, d.pos_fraction,
-                          d.flip, d.rot90, d.rotate_deg, seed=t.seed)
+                          d.flip, d.rot90, d.rotate_deg, seed=t.seed, stream=_rank_world(self.trainer)[0])
         step = int(self.trainer.global_step) if self.trainer is not None else 0   # > 0 when resumed from last.ckpt
         return torch.utils.data.DataLoader(ds, batch_size=d.batch_size, sampler=_FromStep(len(ds), step * d.batch_size), drop_last=True,
                                            num_workers=d.num_workers, persistent_workers=d.num_workers > 0,
@@ -188,7 +213,8 @@ class VesselDataModule(L.LightningDataModule):
     def _whole(self, split):
         n = len(self.images(split))
         if self.cfg.data.val_limit: n = min(n, self.cfg.data.val_limit)
-        return torch.utils.data.DataLoader(_Indices(n), batch_size=1)
+        rank, world = _rank_world(self.trainer)            # DDP: every rank its share of the images, gathered after
+        return torch.utils.data.DataLoader(_Indices(range(rank, n, world)), batch_size=1)
     def val_dataloader(self): return self._whole(self.cfg.data.val_split)
 
 # %% ../nbs/12_train.ipynb #f41429c6
@@ -286,7 +312,7 @@ class FlowSegModule(L.LightningModule):
         ids = {id(p) for p in film}
         groups = [dict(params=[p for p in self.net.parameters() if id(p) not in ids], weight_decay=t.weight_decay)]
         if film: groups.append(dict(params=film, weight_decay=t.weight_decay if t.film_weight_decay is None else t.film_weight_decay))
-        opt = torch.optim.AdamW(groups, lr=t.lr)
+        opt = torch.optim.AdamW(groups, lr=effective_lr(t))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t))
         return dict(optimizer=opt, lr_scheduler=dict(scheduler=sched, interval='step'))
 
@@ -306,7 +332,7 @@ def segmenter(self: FlowSegModule) -> Segmenter:
                      scope=self.cfg.profile.profile_scope, extras_fn=extras_fn, device=self.device)
 
 @patch
-def on_validation_epoch_start(self: FlowSegModule): self.val_rows, self.val_conds = [], []
+def on_validation_epoch_start(self: FlowSegModule): self.val_rows, self.val_conds, self.val_idx = [], [], []
 
 @patch
 def validation_step(self: FlowSegModule, batch, batch_idx):
@@ -315,11 +341,24 @@ def validation_step(self: FlowSegModule, batch, batch_idx):
         r = predict_and_score(self.segmenter(), ds, i)
         if self.net.has_film and self.cfg.profile.profile_scope == 'image':
             self.val_conds.append(self.cond_for(dict(image=ds[i]['image'][None], index=torch.tensor([i])), ds))
-        self.val_rows.append(dict(name=r['name'], **r['metrics']))
+        self.val_rows.append(dict(name=r['name'], **r['metrics'])); self.val_idx.append(i)
+
+@patch
+def _gather_validation(self: FlowSegModule):
+    "DDP: every rank's validation rows (and conditions) on every rank, in image order - one summary, that of one process."
+    import torch.distributed as dist
+    got = [None] * self.trainer.world_size
+    dist.all_gather_object(got, (self.val_idx, self.val_rows, [c.cpu() for c in self.val_conds]))
+    order = sorted((i, r, c) for idx, rows, conds in got for i, r, c in zip(idx, rows, conds or [None] * len(rows)))
+    self.val_idx, self.val_rows = [o[0] for o in order], [o[1] for o in order]
+    self.val_conds = [o[2].to(self.device) for o in order if o[2] is not None]
 
 @patch
 def on_validation_epoch_end(self: FlowSegModule):
     "Summarise the validation images; FiLM spread, collapse and static-affine warnings; profile-store rates."
+    world = self.trainer.world_size if self._trainer is not None else 1
+    if world > 1: self._gather_validation()
+    _warn = log.warning if world == 1 or self.trainer.is_global_zero else log.debug     # DDP: said once, by rank 0
     if not self.val_rows: return
     s = summarise(self.val_rows, n_boot=500)
     logs = {f'val/{k}': s[k]['mean'] for k in ('dice', 'cldice', 'iou', 'precision', 'recall', 'betti0_error', 'betti1_error')}
@@ -333,20 +372,20 @@ def on_validation_epoch_end(self: FlowSegModule):
             spread = fs[f's{st}/gamma_spread'] + fs[f's{st}/beta_spread']
             self.collapse_rounds[st] = self.collapse_rounds.get(st, 0) + 1 if spread < COLLAPSE_EPS else 0
             if self.collapse_rounds[st] >= COLLAPSE_ROUNDS and mode != 'null':
-                log.warning("FiLM stage %d: gamma/beta spread across validation images %.2e < %.0e for %d validations: "
+                _warn("FiLM stage %d: gamma/beta spread across validation images %.2e < %.0e for %d validations: "
                             "the conditioning has collapsed to a constant", st, spread, COLLAPSE_EPS, self.collapse_rounds[st])
         logs['film_val/collapsed_stages'] = float(sum(v >= COLLAPSE_ROUNDS for v in self.collapse_rounds.values()))
         static = static_stages(sens)
         logs['film_val/static_stages'] = float(len(static))
         if static and mode not in ('null',):
-            log.warning("FiLM stages %s act as a static affine at step %d: gamma/beta vary across validation images by less "
+            _warn("FiLM stages %s act as a static affine at step %d: gamma/beta vary across validation images by less "
                         "than %.0f%% of their variation across channels (the condition barely matters)",
                         static, int(self.global_step), 100 * STATIC_RATIO)
     if self.service is not None:
         st_ = self.service.store.stats()
         for k in ('hit_rate', 'parse_failure_rate'):
             if st_[k] == st_[k]: logs[f'profiles/{k}'] = float(st_[k])
-    self.log_dict(logs, prog_bar=False)
+    self.log_dict(logs, prog_bar=False, rank_zero_only=world > 1)   # DDP: the same gathered values on every rank
     self.last_val = dict(step=int(self.global_step), n_images=len(self.val_rows), summary=s, rows=list(self.val_rows))
     self.history.append(dict(step=int(self.global_step), **{k: float(v) for k, v in logs.items()}))
     if self.service is not None: self.service.store.flush()
@@ -372,7 +411,22 @@ def on_save_checkpoint(self: FlowSegModule, ckpt):
                               global_step=int(self.global_step), last_val=self.last_val, history=self.history,
                               parameters=count_parameters(self.net),
                               resume=dict(rng=_rng_state(), collapse_rounds=dict(self.collapse_rounds),
-                                          train_seconds=self.seconds_so_far()))
+                                          train_seconds=self.seconds_so_far()),
+                              scale=self._scale_record(ckpt))
+@patch
+def _scale_record(self: FlowSegModule, ckpt) -> dict:
+    """Processes, effective batch and learning-rate rule; under DDP also checks that the saved weights (the EMA average
+    when EMA is on) are identical on every rank, and refuses to save them if not."""
+    t, world = self.cfg.train, (self.trainer.world_size if self._trainer is not None else 1)
+    rec = dict(world_size=world, effective_batch=self.cfg.data.batch_size * world, lr_rule=t.lr_rule, lr=effective_lr(replace(t, devices=world, num_nodes=1)))
+    if world > 1:
+        import torch.distributed as dist
+        sums = [None] * world
+        dist.all_gather_object(sums, [float(v.double().sum()) for v in ckpt['state_dict'].values() if torch.is_tensor(v) and v.is_floating_point()])
+        if any(s != sums[0] for s in sums): raise RuntimeError(f"DDP ranks hold different weights at save time (checksums {[sum(s) for s in sums]})")
+        rec['ranks_identical'] = True
+    return rec
+
 @patch
 def seconds_so_far(self: FlowSegModule) -> float:
     "Training seconds of this run, those before a resume included."
@@ -390,7 +444,9 @@ def on_load_checkpoint(self: FlowSegModule, ckpt):
 
 @patch
 def on_train_batch_start(self: FlowSegModule, batch, batch_idx):
-    if getattr(self, '_pending_rng', None) is not None: _set_rng_state(self._pending_rng); self._pending_rng = None
+    if self._trainer is not None and self.trainer.world_size > 1:     # DDP: each rank its own noise, a function of (seed, rank, step): resumable as it is
+        torch.manual_seed(int(np.random.SeedSequence([self.cfg.train.seed, self.global_rank, self.global_step]).generate_state(1)[0]))
+    elif getattr(self, '_pending_rng', None) is not None: _set_rng_state(self._pending_rng); self._pending_rng = None
 
 
 # %% ../nbs/12_train.ipynb #fc7cc25b
@@ -423,14 +479,16 @@ def _save_interrupted(trainer, module, out_dir: Path) -> Path|None:
     "Save `last.ckpt` where an interrupted training stopped (the weights so far, optimiser and step); None on failure."
     try:
         module.net.opt_steps.fill_(trainer.global_step)
-        trainer.save_checkpoint(out_dir/'.last.ckpt.tmp'); os.replace(out_dir/'.last.ckpt.tmp', out_dir/'last.ckpt')
-        return out_dir/'last.ckpt'
+        return _save_atomic(trainer, out_dir/'last.ckpt')
     except Exception as e:
         log.warning("interrupted at step %d: could not save last.ckpt (%s: %s)", trainer.global_step, type(e).__name__, e)
         return None
 
 def _save_atomic(trainer, path: Path) -> Path:
-    tmp = path.with_name(f'.{path.name}.tmp'); trainer.save_checkpoint(tmp); os.replace(tmp, path); return path
+    "Save through the trainer (every rank takes part; rank 0 writes) into a hidden file, then rename it into place."
+    tmp = path.with_name(f'.{path.name}.tmp'); trainer.save_checkpoint(tmp)
+    if trainer.is_global_zero: os.replace(tmp, path)
+    trainer.strategy.barrier('saved'); return path
 
 class LastCheckpoint(L.Callback):
     """`last.ckpt` every `every` steps, written atomically (weights, EMA, optimiser, scheduler, RNG, step counter): what
@@ -493,7 +551,8 @@ def build_trainer(cfg: RunConfig, out_dir: Path, progress: bool = True) -> L.Tra
                      num_sanity_val_steps=0, precision=t.precision, accelerator=t.accelerator, devices=t.devices,
                      log_every_n_steps=t.log_every, gradient_clip_val=t.grad_clip or None, enable_progress_bar=progress,
                      enable_checkpointing=False, logger=loggers, callbacks=callbacks, default_root_dir=str(out_dir),
-                     enable_model_summary=False, deterministic=False)
+                     enable_model_summary=False, deterministic=False, strategy=t.strategy, num_nodes=t.num_nodes,
+                     use_distributed_sampler=False)          # the data module gives each rank its patches and images
 
 def _fit(trainer: L.Trainer, module, dm, point: Path|None):
     "Fit (from `point` when resuming) and validate the last step; Ctrl+C leaves `trainer.interrupted` set and SIGINT restored."
@@ -504,11 +563,12 @@ def _fit(trainer: L.Trainer, module, dm, point: Path|None):
             warnings.filterwarnings('ignore', message='.*does not have many workers.*')
             warnings.filterwarnings('ignore', message='.*LightningDataModule.*val_dataloader.*')
             warnings.filterwarnings('ignore', message=".*resuming from a checkpoint that ended before the epoch ended.*")
+            warnings.filterwarnings('ignore', message=".*when logging on epoch level in distributed setting.*")   # gathered: equal on every rank
             trainer.fit(module, datamodule=dm, ckpt_path=str(point) if point is not None else None, weights_only=False)
             module.fit_seconds = module.seconds_so_far()          # the final validation is not training time
             module.net.opt_steps.fill_(trainer.global_step)
             if module.last_val is None or module.last_val['step'] != trainer.global_step:
-                trainer.validate(module, datamodule=dm, verbose=False)
+                trainer.validate(module, datamodule=dm, verbose=False, weights_only=False)
     except SystemExit:       # Lightning turns Ctrl+C into a graceful shutdown and sys.exit(1)
         if not trainer.interrupted: raise
     finally:                 # ... after setting SIGINT to 'ignore': give Ctrl+C back
@@ -518,7 +578,7 @@ def _finish(cfg: RunConfig, module, trainer: L.Trainer, out_dir: Path, svc, star
     "Save `model.ckpt` atomically, drop `last.ckpt`, write and return `train_summary.json`."
     ckpt = _save_atomic(trainer, out_dir/'model.ckpt')
     if svc is not None: svc.store.flush()
-    (out_dir/'last.ckpt').unlink(missing_ok=True)     # finished: model.ckpt is the run's checkpoint
+    if trainer.is_global_zero: (out_dir/'last.ckpt').unlink(missing_ok=True)     # finished: model.ckpt is the run's checkpoint
     s, train_s = module.last_val['summary'], module.fit_seconds
     summary = dict(name=cfg.name, checkpoint=str(ckpt), steps=int(trainer.global_step), train_seconds=train_s,
                    patches_per_second=trainer.global_step * cfg.data.batch_size / max(train_s, 1e-9),
@@ -528,7 +588,7 @@ def _finish(cfg: RunConfig, module, trainer: L.Trainer, out_dir: Path, svc, star
                             dice_pooled=s['pooled']['dice']),
                    history=module.history, profile_store=None if svc is None else svc.store.stats(),
                    **({'resumed_from_step': start} if start is not None else {}))
-    write_json(out_dir/'train_summary.json', summary)
+    if trainer.is_global_zero: write_json(out_dir/'train_summary.json', summary)
     return summary
 
 
@@ -551,7 +611,11 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     module = FlowSegModule(config_to_dict(cfg), store)
     dm = VesselDataModule(cfg); module.dm = dm
     module.conditioner, module.service, _ = build_conditioner(cfg, store, cfg.model.film_mode)
-    precompute_profiles(cfg, dm, module.service, progress)       # before the loop: no profiler runs inside it
+    if launch_rank() == 0:   # before the loop and before the other ranks start: no profiler runs inside it, ranks only read
+        precompute_profiles(cfg, dm, module.service, progress)
+        if world_size(cfg.train) > 1:
+            log.info("%d processes (%s): effective batch %d = %d x %d, lr %.3g (lr_rule %s)", world_size(cfg.train), cfg.train.strategy,
+                     cfg.data.batch_size * world_size(cfg.train), cfg.data.batch_size, world_size(cfg.train), effective_lr(cfg.train), cfg.train.lr_rule)
     if cfg.train.compile: module.net = torch.compile(module.net)
     trainer = build_trainer(cfg, out_dir, progress)
     _fit(trainer, module, dm, point)
@@ -565,6 +629,8 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
 
 
 # %% ../nbs/12_train.ipynb #fa6bf9ae
+from .firstpass import check_first_pass
+
 CKPT_EXPECTED = "expected a model.ckpt written by `vlmfilm-wb train`"
 
 def _first_line(e: Exception) -> str:
@@ -663,8 +729,8 @@ def checkpoint_dataset(cfg: RunConfig, dataset: str|Path|None = None) -> str|Pat
 
 def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None = None, film_mode: str|None = None,
                               sampler: dict|None = None, infer: dict|None = None,
-                              junction_source: str|None = None) -> tuple[Segmenter, RunConfig, dict]:
-    "The checkpoint's network + conditioning + sampler as a Segmenter; checks the profiler fingerprint."
+                              junction_source: str|None = None, first_pass: str|Path|None = None) -> tuple[Segmenter, RunConfig, dict]:
+    "The checkpoint's network + conditioning + sampler as a Segmenter; checks the profiler fingerprint (and first pass, `firstpass`)."
     device = resolve_device(device)
     if device.type == 'cpu': tune_malloc()
     net, cfg = load_model(path, device=device)
@@ -675,8 +741,10 @@ def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None 
                           "controls, or train a film_mode='off' model as the baseline")
     if sampler: cfg = replace(cfg, sampler=override(cfg.sampler, sampler))
     if infer: cfg = replace(cfg, infer=override(cfg.infer, infer))
+    if first_pass is not None: cfg = replace(cfg, profile=replace(cfg.profile, first_pass=str(first_pass)))   # a moved first pass
     cond, svc, mode = build_conditioner(replace(cfg, model=replace(cfg.model, film_mode=mode)), store, trained)
     ck = read_checkpoint(path)['vlmfilm_wb']
+    if svc is not None: check_first_pass(cfg.profile, ck.get('profiler_fingerprint'), path)   # same first pass, or an error naming both
     if svc is not None and ck.get('profiler_fingerprint') is not None and svc.fingerprint != ck['profiler_fingerprint']:
         raise CheckpointError(f"{path}: the profiler differs from the one the model was trained with: "
                               f"trained {ck['profiler_fingerprint']}, now {svc.fingerprint}")

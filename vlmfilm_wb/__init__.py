@@ -8,6 +8,7 @@ Modules:
 - `vlmfilm_wb.core`: Settings, project paths, strict typed configs, atomic writes and the errors every module raises.
 - `vlmfilm_wb.data`: Vessel datasets on disk: reading, checks, training patches with augmentation, and the dataset registry.
 - `vlmfilm_wb.evaluate`: Evaluate a checkpoint on a split: per-image CSV, summary JSON with means, pooled scores and 95 % CIs, prediction PNGs.
+- `vlmfilm_wb.firstpass`: Two-stage conditioning: a trained checkpoint's prediction, made by the evaluation Segmenter, is what the VLM critiques.
 - `vlmfilm_wb.flow`: Flow matching for masks — binary discrete flow matching (DFM), continuous flow matching (CFM) and the supervised baseline — as one path object per flow, its loss, and seeded samplers.
 - `vlmfilm_wb.infer`: Whole-image inference: sampling inside Gaussian-blended sliding windows, one `Segmenter` for validation and evaluation alike.
 - `vlmfilm_wb.junction`: Junction-aware FiLM gating: find vessel bifurcations in a probability map and switch FiLM off around them.

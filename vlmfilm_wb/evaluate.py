@@ -33,6 +33,7 @@ from .data import VesselImages, resolve_dataset, REGISTRY
 from .infer import predict_split
 from .metrics import summarise, metrics_frame
 from .train import segmenter_from_checkpoint, read_checkpoint, checkpoint_config, checkpoint_dataset
+from .firstpass import first_pass_summary
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,11 @@ def _swap_in(tmp: Path, out: Path):
 def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_dir: str|Path|None = None,
              film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, store=None,
              save_png: bool = True, progress: bool = True, device=None, junction_source: str|None = None,
-             limit: int|None = None) -> dict:
+             limit: int|None = None, first_pass: str|Path|None = None) -> dict:
     "Evaluate checkpoint `ckpt` on `dataset/split`; writes per_image.csv, summary.json and PNGs; returns the summary."
     ckpt = Path(ckpt)
     seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler,
-                                               infer=infer, junction_source=junction_source)
+                                               infer=infer, junction_source=junction_source, first_pass=first_pass)
     dataset = checkpoint_dataset(cfg, dataset or None)   # a stored folder that is gone: say so, and what to pass
     ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
     trained = checkpoint_config(read_checkpoint(ckpt))
@@ -121,7 +122,8 @@ def _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, j
                    windows_per_image=float(np.mean([r['windows'] for r in rows])) if rows else 0.0,
                    seconds_per_image=float(np.mean([r['seconds'] for r in rows])) if rows else 0.0,
                    sample_seed=cfg.sampler.sample_seed, infer=config_to_dict(cfg.infer), limit=limit, junction_source=junction_source,
-                   wall_seconds=time.perf_counter() - t0, trained_steps=info['global_step'], metrics=s)
+                   wall_seconds=time.perf_counter() - t0, trained_steps=info['global_step'], metrics=s,
+                   first_pass=first_pass_summary(info['service']))   # two-stage: the first stage's checkpoint and NFE
     lv = info['last_val']
     if lv and split == cfg.data.val_split and str(dataset) == str(cfg.data.dataset) and info['film_mode'] == info['trained_film_mode'] \
             and not sampler and not infer:
@@ -141,5 +143,9 @@ def format_summary(s: dict) -> str:
              f"  Dice {ci('dice')}  (pooled {m['pooled']['dice']:.4f})   clDice {ci('cldice')}",
              f"  IoU {ci('iou')}   precision {m['precision']['mean']:.4f}   recall {m['recall']['mean']:.4f}",
              f"  Betti-0 error {ci('betti0_error')}   Betti-1 error {ci('betti1_error')}"]
+    if s.get('first_pass'):
+        f = s['first_pass']
+        lines.append(f"  first pass {f['checkpoint']} (sha256 {f['sha256'][:16]}): {f['nfe_per_window']} NFE/window, "
+                     f"{f['windows']} windows over {f['images']} images ({f['computed']} computed, {f['cached']} cached)")
     if 'parity' in s: lines.append(f"  parity with the last logged validation: {s['parity']}")
     return '\n'.join(lines)

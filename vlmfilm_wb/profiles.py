@@ -27,9 +27,11 @@ import numpy as np
 from .core import stable_hash, ConfigError
 
 # %% auto #0
-__all__ = ['FOCUS_KEYS', 'PROFILE_FIELDS', 'DEFAULT_PROFILE', 'PROFILE_FEATURES', 'PROFILE_DIM', 'DEFAULT_PROMPT', 'Profile',
-           'find_profile_object', 'profile_from_dict', 'parse_profile', 'profile_features', 'profiles_features',
-           'ProfileConfig', 'ProfileResult', 'Profiler', 'check_images', 'CannedProfiler']
+__all__ = ['FOCUS_KEYS', 'PROFILE_FIELDS', 'DEFAULT_PROFILE', 'PROFILE_FEATURES', 'PROFILE_DIM', 'DEFAULT_PROMPT',
+           'FIRST_PASS_MODES', 'INPUT_MODES', 'Profile', 'find_profile_object', 'profile_from_dict', 'parse_profile',
+           'profile_features', 'profiles_features', 'ProfileConfig', 'ProfileResult', 'Profiler', 'check_images',
+           'needs_first_pass', 'check_view_config', 'overlay_image', 'mask_image', 'split_overlay', 'vlm_view',
+           'CannedProfiler']
 
 # %% ../nbs/04_profiles.ipynb #fc2ac5d3
 FOCUS_KEYS = ('boundary', 'thin_structure', 'small_objects', 'clutter')
@@ -193,7 +195,11 @@ class ProfileConfig:
     feature_mode: Literal['json', 'text_embed', 'vision', 'logits'] = 'json'  # what the condition encoder gets
     pool: Literal['mean', 'last'] = 'mean'                   # text_embed pooling over the generated tokens
     profile_scope: Literal['image', 'patch'] = 'image'       # pixels profiled: whole image, or each patch/window
-    input_mode: Literal['raw', 'autocontrast'] = 'raw'       # pixels shown to the VLM: as stored, or 1-99 % stretched
+    input_mode: Literal['raw', 'autocontrast', 'overlay', 'mask_only'] = 'raw'   # pixels shown: as stored, 1-99 % stretched,
+                                                             # the image with the first-pass mask tinted, or that mask alone
+    overlay_alpha: float = 0.5                               # tint opacity of the first-pass mask in `overlay`
+    first_pass: str|None = None                              # model.ckpt whose prediction overlay/mask_only show
+    prompt_set: str|None = None                              # logits mode: YAML critique set (None: per input mode)
     modality: str = 'X-ray coronary angiogram'               # fills {modality} in the prompt
     prompt: str = DEFAULT_PROMPT                             # template; {modality} is substituted
     vlm_model_path: str|None = None                          # None: settings.ini `vlm_model_path`
@@ -206,7 +212,8 @@ class ProfileConfig:
     profile_batch_size: int = 8                              # images per profiler call
     canned_replies: list[str] = field(default_factory=list)  # replies of the `canned` test backend
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(min_pixels='[1, inf)', max_pixels='[1, inf)', max_new_tokens='[1, inf)', profile_batch_size='[1, inf)')
+    _ranges = dict(min_pixels='[1, inf)', max_pixels='[1, inf)', max_new_tokens='[1, inf)', profile_batch_size='[1, inf)',
+                   overlay_alpha='[0.05, 0.95]')
 
     def prompt_text(self) -> str:
         "The prompt with `{modality}` filled in."
@@ -229,13 +236,58 @@ class Profiler:
     def profile(self, images: Sequence[np.ndarray]) -> list[ProfileResult]: raise NotImplementedError
 
 def check_images(images) -> list[np.ndarray]:
-    "Validate a batch for a profiler: a sequence of uint8 (H, W) arrays."
+    "Validate a batch for a profiler: a sequence of uint8 (H, W) arrays (or (H, W, 3) RGB views: `overlay`)."
     out = []
     for i, a in enumerate(images):
         a = np.asarray(a)
-        if a.ndim != 2 or a.dtype != np.uint8: raise ConfigError(f"profiler input {i}: expected uint8 (H, W), got {a.dtype} {a.shape}")
+        if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 3)) or a.dtype != np.uint8:
+            raise ConfigError(f"profiler input {i}: expected uint8 (H, W) or (H, W, 3), got {a.dtype} {a.shape}")
         out.append(a)
     return out
+
+# %% ../nbs/04_profiles.ipynb #d65a0151
+FIRST_PASS_MODES = ('overlay', 'mask_only')
+INPUT_MODES = ('raw', 'autocontrast') + FIRST_PASS_MODES
+
+def needs_first_pass(cfg: ProfileConfig) -> bool:
+    "Whether the profiler is shown a first-pass prediction (input mode `overlay` or `mask_only`)."
+    return cfg.input_mode in FIRST_PASS_MODES
+
+def check_view_config(cfg: ProfileConfig):
+    "A ConfigError naming the field when an input mode cannot be served (overlay/mask_only need a first pass, whole images)."
+    if cfg.input_mode not in INPUT_MODES: raise ConfigError(f"profile.input_mode must be one of {INPUT_MODES}, got {cfg.input_mode!r}")
+    if not needs_first_pass(cfg): return
+    if not cfg.first_pass:
+        raise ConfigError(f"profile.input_mode={cfg.input_mode!r} needs profile.first_pass: PATH (a model.ckpt written by "
+                          f"`vlmfilm-wb train`, whose prediction the profiler is shown)")
+    if cfg.profile_scope != 'image':
+        raise ConfigError(f"profile.input_mode={cfg.input_mode!r} needs profile_scope='image' (the first pass predicts whole "
+                          f"images), got {cfg.profile_scope!r}")
+
+def overlay_image(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    "uint8 (H, W, 3): the grey image with `mask` (H, W) bool blended toward red (255, 0, 0) with opacity `alpha`."
+    g = np.asarray(image, np.float32)
+    out = np.repeat(g[..., None], 3, axis=2)
+    m = np.asarray(mask, bool)
+    out[m] = (1.0 - alpha) * out[m] + alpha * np.array([255.0, 0.0, 0.0], np.float32)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+def mask_image(mask: np.ndarray) -> np.ndarray:
+    "uint8 (H, W): the first-pass mask alone, 255 on the mask and 0 elsewhere."
+    return np.where(np.asarray(mask, bool), 255, 0).astype(np.uint8)
+
+def split_overlay(view: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    "Inverse of `overlay_image`: (uint8 image (H, W), bool mask (H, W)); the mask exactly, the image to rounding."
+    v = np.asarray(view).astype(np.float32)
+    mask = v[..., 0] != v[..., 1]
+    g = np.where(mask, v[..., 1] / (1.0 - alpha), v[..., 1])
+    return np.clip(np.round(g), 0, 255).astype(np.uint8), mask
+
+def vlm_view(image: np.ndarray, mask: np.ndarray|None, cfg: ProfileConfig) -> np.ndarray:
+    "The pixels the profiler is shown in a first-pass input mode; `raw`/`autocontrast` pass the image through (the backend stretches)."
+    if not needs_first_pass(cfg): return np.asarray(image)
+    if mask is None: raise ConfigError(f"input_mode={cfg.input_mode!r}: no first-pass mask given")
+    return overlay_image(image, mask, cfg.overlay_alpha) if cfg.input_mode == 'overlay' else mask_image(mask)
 
 # %% ../nbs/04_profiles.ipynb #99710057
 class CannedProfiler(Profiler):

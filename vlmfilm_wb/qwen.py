@@ -26,20 +26,23 @@ template, real processor classes) that loads through exactly the same code path;
 from __future__ import annotations
 import json, re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from fastcore.basics import patch
 
 from .core import ConfigError, load_settings, resolve_device, sha256_file, stable_hash
 from .profiles import (DEFAULT_PROFILE, FOCUS_KEYS, Profile, ProfileConfig, ProfileResult, Profiler,
-                                 check_images, parse_profile)
+                                 check_images, parse_profile, INPUT_MODES, needs_first_pass)
 
 # %% auto #0
-__all__ = ['LOGIT_FIELDS', 'LOGIT_CHOICES', 'LOGITS_DIM', 'QWEN25VL_CHAT_TEMPLATE', 'logit_questions', 'image_message',
-           'build_tiny_qwen', 'autocontrast', 'vlm_image', 'reply_mask', 'pool_reply', 'expected_choice',
-           'model_folder_identity', 'QwenProfiler']
+__all__ = ['LOGIT_FIELDS', 'LOGIT_CHOICES', 'LOGITS_DIM', 'QWEN25VL_CHAT_TEMPLATE', 'CRITIQUE_YAML', 'LOGP_FLOOR',
+           'logit_questions', 'image_message', 'build_tiny_qwen', 'autocontrast', 'vlm_image', 'reply_mask',
+           'pool_reply', 'expected_choice', 'model_folder_identity', 'QwenProfiler', 'CritiqueQuestion', 'PromptSet',
+           'load_prompt_set']
 
 # %% ../nbs/06_qwen.ipynb #aeb0560a
 LOGIT_FIELDS = ('difficulty', 'confidence') + FOCUS_KEYS
@@ -165,10 +168,11 @@ def autocontrast(a: np.ndarray) -> np.ndarray:   # a: uint8 (H, W)
     if hi <= lo: return a.copy()
     return np.clip(np.round((a.astype(np.float32) - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
 
-def vlm_image(a: np.ndarray, input_mode: str = 'raw'):   # a: uint8 (H, W)
-    "The RGB PIL image shown to the VLM for a uint8 (H, W) image (`input_mode`: raw | autocontrast)."
+def vlm_image(a: np.ndarray, input_mode: str = 'raw'):   # a: uint8 (H, W), or an (H, W, 3) overlay view
+    "The RGB PIL image shown to the VLM (`input_mode`: raw | autocontrast | overlay | mask_only, the last two already views)."
     from PIL import Image
-    if input_mode not in ('raw', 'autocontrast'): raise ConfigError(f"input_mode must be raw or autocontrast, got {input_mode!r}")
+    if input_mode not in INPUT_MODES: raise ConfigError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
+    if a.ndim == 3: return Image.fromarray(a)                  # an overlay view is RGB already
     a = autocontrast(a) if input_mode == 'autocontrast' else a
     return Image.fromarray(np.repeat(a[..., None], 3, axis=2))   # (H, W, 3) -> RGB
 
@@ -218,7 +222,7 @@ class QwenProfiler(Profiler):
     def __init__(self, cfg: ProfileConfig):
         if cfg.profiler != 'qwen': raise ConfigError(f"QwenProfiler needs profiler='qwen', got {cfg.profiler!r}")
         for k, ok in [('feature_mode', ('json', 'text_embed', 'vision', 'logits')), ('pool', ('mean', 'last')),
-                      ('input_mode', ('raw', 'autocontrast')), ('vlm_dtype', ('float32', 'bfloat16', 'float16'))]:
+                      ('input_mode', INPUT_MODES), ('vlm_dtype', ('float32', 'bfloat16', 'float16'))]:
             if getattr(cfg, k) not in ok: raise ConfigError(f"profile.{k} must be one of {ok}, got {getattr(cfg, k)!r}")
         if not 0 < cfg.min_pixels <= cfg.max_pixels:
             raise ConfigError(f"need 0 < min_pixels <= max_pixels, got {cfg.min_pixels} and {cfg.max_pixels}")
@@ -226,6 +230,7 @@ class QwenProfiler(Profiler):
             raise ConfigError(f"max_new_tokens and profile_batch_size must be >= 1, got {cfg.max_new_tokens}, {cfg.profile_batch_size}")
         super().__init__(cfg)
         self.model = self.processor = self.device = None
+        ps = self.critique                                         # a bad prompt set fails here, not at the first image
 
     # ------------------------------------------------------------------ where the model is
     @cached_property
@@ -251,6 +256,13 @@ class QwenProfiler(Profiler):
         d = self.local_dir
         return (str(d), {}) if d else (self.model_path, {'revision': self.cfg.vlm_revision} if self.cfg.vlm_revision else {})
 
+    @cached_property
+    def critique(self):
+        "The structured critique prompt set of `logits` mode (`cfg.prompt_set`, default for overlay/mask_only), else None."
+        c = self.cfg
+        if c.feature_mode != 'logits' or not (c.prompt_set or needs_first_pass(c)): return None
+        return load_prompt_set(c.prompt_set)
+
     # ------------------------------------------------------------------ identity
     @cached_property
     def model_identity(self) -> str:
@@ -263,6 +275,7 @@ class QwenProfiler(Profiler):
         c = self.cfg
         return dict(backend='qwen', version=self.VERSION, model=self.model_path, model_id=self.model_identity,
                     prompt=stable_hash(c.prompt_text(), logit_questions(c.modality), LOGIT_CHOICES, n=16),
+                    **({'critique': self.critique.digest} if self.critique is not None else {}),
                     feature_mode=c.feature_mode, pool=c.pool, input_mode=c.input_mode, min_pixels=c.min_pixels,
                     max_pixels=c.max_pixels, dtype=c.vlm_dtype, max_new_tokens=c.max_new_tokens, decoding='greedy')
 
@@ -270,7 +283,7 @@ class QwenProfiler(Profiler):
         "Embedding length of the feature mode (json 0, logits 55, else the text hidden size read from the config)."
         m = self.cfg.feature_mode
         if m == 'json': return 0
-        if m == 'logits': return LOGITS_DIM
+        if m == 'logits': return self.critique.dim if self.critique is not None else LOGITS_DIM
         if self.model is not None: return int(self.model.config.text_config.hidden_size)
         from transformers import AutoConfig
         src, kw = self._src()
@@ -350,7 +363,7 @@ class QwenProfiler(Profiler):
         self.load()
         pils = [vlm_image(a, self.cfg.input_mode) for a in arrs]
         run = {'json': self._generate_mode, 'text_embed': self._generate_mode, 'vision': self._vision_mode,
-               'logits': self._logits_mode}[self.cfg.feature_mode]
+               'logits': self._critique_mode if self.critique is not None else self._logits_mode}[self.cfg.feature_mode]
         bs = self.cfg.profile_batch_size
         return [r for i in range(0, len(pils), bs) for r in run(pils[i:i + bs])]
 
@@ -415,3 +428,166 @@ def _accepts_encoder_outputs(model) -> bool:
     "Whether the model's forward takes precomputed `mm_encoder_outputs` (transformers >= 5.2x)."
     import inspect
     return 'mm_encoder_outputs' in inspect.signature(model.forward).parameters
+
+# %% ../nbs/06_qwen.ipynb #c165331c
+CRITIQUE_YAML = """\
+name: anchor-critique-v1
+views:
+  overlay: "This is a {modality}. The red overlay marks a first-pass vessel segmentation of it."
+  mask_only: "This white-on-black image is a first-pass vessel segmentation of a {modality}."
+  raw: "This is a {modality}."
+  autocontrast: "This is a {modality}."
+questions:
+  continuity:
+    question: "Is the segmented vessel tree continuous? Answer with one word: continuous, broken or fragmented."
+    answers: [continuous, broken, fragmented]
+    risk: [0.0, 0.5, 1.0]
+  breaks:
+    question: "How many breaks does the segmented vessel tree have? Answer with one word: none, few or many."
+    answers: [none, few, many]
+    risk: [0.0, 0.5, 1.0]
+  cause:
+    question: "What mainly causes the breaks? Answer with one word: faint, overlap, motion or nothing."
+    answers: [faint, overlap, motion, nothing]
+  fp_risk:
+    question: "How much of the segmentation is not vessel? Answer with one word: little, some or much."
+    answers: [little, some, much]
+    risk: [0.0, 0.5, 1.0]
+  fp_source:
+    question: "What is wrongly segmented as vessel? Answer with one word: catheter, spine, texture or nothing."
+    answers: [catheter, spine, texture, nothing]
+  thin:
+    question: "Are the thin vessels segmented? Answer with one word: yes, partly or no."
+    answers: [yes, partly, no]
+    risk: [0.0, 0.5, 1.0]
+  periphery:
+    question: "Are the vessels near the image border segmented? Answer with one word: yes, partly or no."
+    answers: [yes, partly, no]
+    risk: [0.0, 0.5, 1.0]
+  visibility:
+    question: "How visible are the vessels in the image? Answer with one word: good, fair or poor."
+    answers: [good, fair, poor]
+    risk: [0.0, 0.5, 1.0]
+schema:
+  difficulty: [continuity, breaks, fp_risk, thin, periphery, visibility]
+  boundary: [continuity, breaks]
+  thin_structure: [thin, periphery]
+  small_objects: [fp_risk]
+  clutter: [fp_risk, visibility]
+"""
+
+@dataclass(frozen=True)
+class CritiqueQuestion:
+    "One critique question: its field, text, candidate answers and (ordinal fields) the risk in [0, 1] of each."
+    field: str
+    question: str
+    answers: tuple
+    risk: tuple|None = None
+
+@dataclass(frozen=True)
+class PromptSet:
+    "A structured critique prompt set (see `CRITIQUE_YAML`); `digest` hashes its content (the fingerprint keys on it)."
+    name: str
+    views: dict
+    questions: tuple
+    schema: dict
+    digest: str
+    @property
+    def dim(self) -> int: return sum(len(q.answers) for q in self.questions)
+    def prompts(self, modality: str, input_mode: str) -> list[str]:
+        "The text of every question for a view, in order (view description + question)."
+        view = self.views.get(input_mode, '').replace('{modality}', modality)
+        return [f"{view} {q.question}".strip() for q in self.questions]
+
+# %% ../nbs/06_qwen.ipynb #c0a61703
+_SCHEMA_TARGETS = ('difficulty',) + FOCUS_KEYS
+
+def load_prompt_set(src: str|Path|None = None) -> PromptSet:
+    "Parse and check a critique prompt set: a YAML file path, YAML text, or None for the default `CRITIQUE_YAML`."
+    from vlmfilm_wb.core import yaml_load
+    where = 'default critique set' if src is None else str(src)
+    if src is None: text = CRITIQUE_YAML
+    elif '\n' not in str(src):
+        p = Path(src).expanduser()
+        if not p.is_file(): raise ConfigError(f"profile.prompt_set {src}: file not found; expected a YAML critique prompt set")
+        text = p.read_text()
+    else: text = str(src)
+    try: d = yaml_load(text)
+    except Exception as e: raise ConfigError(f"profile.prompt_set {where}: not valid YAML ({str(e).splitlines()[0]})") from None
+    bad = lambda msg: ConfigError(f"profile.prompt_set {where}: {msg}")
+    if not isinstance(d, dict) or not isinstance(d.get('questions'), dict) or not d['questions']:
+        raise bad("expected a mapping with a non-empty 'questions' mapping (field: {question, answers[, risk]})")
+    qs = []
+    for f, q in d['questions'].items():
+        if not isinstance(q, dict) or not isinstance(q.get('question'), str) or not isinstance(q.get('answers'), list):
+            raise bad(f"questions.{f}: expected 'question' (text) and 'answers' (a list)")
+        ans = [str(a) for a in q['answers']]
+        if len(ans) < 2 or len(set(ans)) != len(ans) or not all(a.strip() for a in ans):
+            raise bad(f"questions.{f}.answers: expected at least 2 distinct non-empty answers, got {ans}")
+        risk = q.get('risk')
+        if risk is not None and (not isinstance(risk, list) or len(risk) != len(ans) or
+                                 not all(isinstance(r, (int, float)) and 0 <= r <= 1 for r in risk)):
+            raise bad(f"questions.{f}.risk: expected {len(ans)} numbers in [0, 1] (one per answer), got {risk}")
+        qs.append(CritiqueQuestion(str(f), q['question'], tuple(ans), None if risk is None else tuple(float(r) for r in risk)))
+    names = {q.field: q for q in qs}
+    schema = d.get('schema') or {}
+    for k, v in schema.items():
+        if k not in _SCHEMA_TARGETS: raise bad(f"schema.{k}: not a profile field; expected one of {_SCHEMA_TARGETS}")
+        if not isinstance(v, list) or not v or any(x not in names or names[x].risk is None for x in v):
+            raise bad(f"schema.{k}: expected a list of ordinal questions (with 'risk'), got {v}")
+    return PromptSet(str(d.get('name', 'critique')), {str(k): str(v) for k, v in (d.get('views') or {}).items()},
+                     tuple(qs), {k: tuple(v) for k, v in schema.items()}, stable_hash(d, n=16))
+
+# %% ../nbs/06_qwen.ipynb #8c88e776
+@patch
+def _answer_logits(self: QwenProfiler, pils: list, texts: list[str]):
+    "(B, Q, V) float next-token logits after each of the Q question `texts` for every image: one teacher-forced pass."
+    import torch
+    Q = len(texts)
+    inputs = self.encode([self.prompt(t) for _ in pils for t in texts], [p for p in pils for _ in texts])   # row i*Q + q
+    with torch.inference_mode():
+        if _accepts_encoder_outputs(self.model):     # encode each image once, not once per question
+            from transformers.modeling_outputs import BaseModelOutputWithPooling
+            feats = self.image_features(pils)
+            inputs.pop('pixel_values')
+            inputs['mm_encoder_outputs'] = {'image': BaseModelOutputWithPooling(pooler_output=tuple(f for f in feats for _ in texts))}
+        return self.model(**inputs, logits_to_keep=1).logits[:, -1].float().view(len(pils), Q, -1)
+
+@patch
+def _first_token_ids(self: QwenProfiler) -> list[list[int]]:
+    "Per critique question, the first token id of each candidate answer (distinct within a question, else ConfigError)."
+    if getattr(self, '_critique_ids', None) is None:
+        tok, ids = self.processor.tokenizer, []
+        for q in self.critique.questions:
+            first = [tok.encode(a, add_special_tokens=False)[0] for a in q.answers]
+            if len(set(first)) != len(first):
+                raise ConfigError(f"profile.prompt_set {self.critique.name}: answers {list(q.answers)} of question {q.field!r} "
+                                  f"share a first token ({first}) in {self.model_path}; reword them")
+            ids.append(first)
+        self._critique_ids = ids
+    return self._critique_ids
+
+LOGP_FLOOR = -30.0
+
+@patch
+def _critique_mode(self: QwenProfiler, pils: list) -> list[ProfileResult]:
+    import torch
+    ps, ids = self.critique, self._first_token_ids()
+    logp = torch.log_softmax(self._answer_logits(pils, ps.prompts(self.cfg.modality, self.cfg.input_mode)), -1)   # (B, Q, V)
+    res = []
+    for i in range(len(pils)):
+        emb, raw, risk, conf, failed = [], {}, {}, [], []
+        for j, (q, cid) in enumerate(zip(ps.questions, ids)):
+            lp = logp[i, j, cid]                                                       # (K,) full-vocabulary log-probabilities
+            if int(logp[i, j].argmax()) not in cid: failed.append(q.field)             # not in the answer format
+            p = torch.softmax(lp, -1)                                                  # over the candidates only
+            emb.append(lp.clamp(min=LOGP_FLOOR)); conf.append(float(p.max()))
+            raw[q.field] = {a: round(float(x), 4) for a, x in zip(q.answers, p)}
+            if q.risk is not None: risk[q.field] = float(p @ torch.tensor(q.risk, dtype=p.dtype, device=p.device))
+        vals = {k: float(np.mean([risk[f] for f in fs])) for k, fs in ps.schema.items()}
+        fb = [k if k == 'difficulty' else f'focus.{k}' for k in _SCHEMA_TARGETS if k not in ps.schema or set(ps.schema[k]) & set(failed)]
+        prof = Profile(difficulty=1.0 + 4.0 * vals.get('difficulty', 0.5), confidence=float(np.mean(conf)),
+                       **{k: vals.get(k, 0.5) for k in FOCUS_KEYS}, parsed=not failed, fallback=tuple(fb))
+        raw['format_failures'] = failed
+        res.append(ProfileResult(prof, json.dumps(raw), torch.cat(emb).cpu().numpy().astype(np.float32), True))
+    return res

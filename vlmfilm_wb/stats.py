@@ -28,10 +28,11 @@ from scipy import ndimage
 from skimage.feature import hessian_matrix, hessian_matrix_eigvals
 
 from .core import ConfigError
-from .profiles import Profile, ProfileConfig, ProfileResult, Profiler, check_images
+from .profiles import Profile, ProfileConfig, ProfileResult, Profiler, check_images, needs_first_pass, split_overlay
 
 # %% auto #0
-__all__ = ['noise_sigma', 'ridge_response', 'image_stats', 'stats_to_profile', 'StatsProfiler']
+__all__ = ['CRITIQUE_VERSION', 'noise_sigma', 'ridge_response', 'image_stats', 'stats_to_profile', 'StatsProfiler', 'mask_stats',
+           'critique_to_profile', 'critique_result']
 
 # %% ../nbs/05_stats.ipynb #00fe654d
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
@@ -99,11 +100,60 @@ class StatsProfiler(Profiler):
         if cfg.feature_mode != 'json':
             raise ConfigError(f"profiler='stats' has no embedding: feature_mode must be 'json', got {cfg.feature_mode!r}")
         super().__init__(cfg)
-    def fingerprint(self) -> dict: return dict(backend='stats', version=self.VERSION)
+    def fingerprint(self) -> dict:
+        return dict(backend='stats', version=self.VERSION, **({'critique': CRITIQUE_VERSION} if needs_first_pass(self.cfg) else {}))
     def profile(self, images) -> list[ProfileResult]:
+        if needs_first_pass(self.cfg): return [critique_result(v, self.cfg) for v in check_images(images)]   # see below
         out = []
         for a in check_images(images):
             s = image_stats(a)
             out.append(ProfileResult(stats_to_profile(s), json.dumps({k: round(v, 6) for k, v in s.items()}),
                                      None, parse_attempted=False))
         return out
+
+# %% ../nbs/05_stats.ipynb #f6889fd0
+CRITIQUE_VERSION = 'stats-critique-v1'
+
+def mask_stats(mask: np.ndarray, image: np.ndarray|None = None, radius: int = 10) -> dict:
+    "Statistics of a first-pass bool mask (H, W), and, given the uint8 image, of the mask against the image's ridges."
+    from skimage.morphology import skeletonize
+    from vlmfilm_wb.junction import skeleton_degree
+    m = np.asarray(mask, bool)
+    eight = np.ones((3, 3), bool)
+    lab, k = ndimage.label(m, eight)
+    sizes = np.bincount(lab.ravel())[1:]
+    skel = skeletonize(m)
+    ends = np.argwhere(skel & (skeleton_degree(skel) == 1))
+    slab, _ = ndimage.label(skel, eight)
+    breaks = sum(bool(np.any((w > 0) & (w != slab[y, x]))) for y, x in ends
+                 for w in [slab[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]])
+    s = dict(mask_fraction=float(m.mean()), components=int(k), largest_share=float(sizes.max() / sizes.sum()) if k else 0.0,
+             small_components=float((sizes < 20).sum() / (m.size / 1e4)), end_points=int(len(ends)),
+             breaks=int(breaks), break_share=float(breaks / len(ends)) if len(ends) else 0.0)
+    if image is not None:
+        u = np.asarray(image, np.float32)
+        V, best = ridge_response(u)
+        strong = V > max(float(np.percentile(V, 90)), 0.5 * noise_sigma(u))
+        out = strong & ~ndimage.binary_dilation(m, iterations=2)
+        s.update(outside=float(out.sum() / max(strong.sum(), 1)), thin_outside=float((best[out] == 0).mean()) if out.any() else 0.0,
+                 unsupported=float((skel & ~ndimage.binary_dilation(strong, iterations=2)).sum() / max(skel.sum(), 1)))
+    return s
+
+def critique_to_profile(s: dict) -> Profile:
+    "Map `mask_stats` onto the profile schema (table above); fields it cannot know (no image) fall back."
+    fb = [f for f, key in (('focus.thin_structure', 'outside'), ('focus.clutter', 'unsupported')) if key not in s]
+    out, uns = s.get('outside', 0.25), s.get('unsupported', 0.3)
+    z = 4.0 * (s['break_share'] - 0.2) + 4.0 * (out - 0.25) + 2.0 * (uns - 0.3)
+    return Profile(difficulty=1.0 + 4.0 * _sigmoid(z), confidence=s['largest_share'] * (1.0 - uns),
+                   boundary=min(1.0, 2.0 * s['break_share']), thin_structure=min(1.0, 2.0 * out) if 'outside' in s else 0.5,
+                   small_objects=min(1.0, s['small_components'] / 10.0), clutter=min(1.0, 2.0 * uns) if 'unsupported' in s else 0.5,
+                   parsed=True, fallback=tuple(fb))
+
+def critique_result(view: np.ndarray, cfg: ProfileConfig) -> ProfileResult:
+    "The stats critique of one view: `overlay` (H, W, 3) → mask and image; `mask_only` (H, W) → mask."
+    if cfg.input_mode == 'overlay':
+        if view.ndim != 3: raise ConfigError(f"input_mode='overlay': expected an (H, W, 3) view, got {view.shape}")
+        img, m = split_overlay(view, cfg.overlay_alpha)
+    else: img, m = None, (view[..., 0] if view.ndim == 3 else view) > 127
+    s = mask_stats(m, img)
+    return ProfileResult(critique_to_profile(s), json.dumps({k: round(v, 6) for k, v in s.items()}), None, parse_attempted=False)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .core import CacheError, ConfigError, load_settings, stable_hash
 from .profiles import (Profile, ProfileConfig, ProfileResult, Profiler, CannedProfiler, profiles_features,
-                                 PROFILE_DIM)
+                                 PROFILE_DIM, check_view_config, needs_first_pass, vlm_view)
 
 log = logging.getLogger(__name__)
 
@@ -248,9 +248,10 @@ def make_profiler(cfg: ProfileConfig) -> Profiler:
 class ProfileService:
     "A profiler behind the profile store: `results(images)` and `features(images)` for uint8 (H, W) images."
     def __init__(self, cfg: ProfileConfig, store: ProfileStore|str|Path|None = None, memo_size: int = 4096):
+        check_view_config(cfg)                                   # overlay / mask_only need a first pass
         self.cfg = cfg
         self.store = store if isinstance(store, ProfileStore) else ProfileStore(store)
-        self._profiler, self._fp, self.memo, self.memo_size = None, None, {}, memo_size
+        self._profiler, self._fp, self.memo, self.memo_size, self._first = None, None, {}, memo_size, None
 
     @property
     def profiler(self) -> Profiler:
@@ -260,8 +261,26 @@ class ProfileService:
     @property
     def fingerprint(self) -> dict:
         "The profiler fingerprint (computing it never loads a model)."
-        if self._fp is None: self._fp = self.profiler.fingerprint()
+        if self._fp is None:
+            fp = self.profiler.fingerprint()
+            if needs_first_pass(self.cfg):       # what the profiler is shown: part of every key
+                fp = {**fp, 'view': dict(input_mode=self.cfg.input_mode, overlay_alpha=self.cfg.overlay_alpha,
+                                         **self.first_pass.fingerprint())}
+            self._fp = fp
         return self._fp
+
+    @property
+    def first_pass(self):
+        "The `firstpass.FirstPass` whose prediction the profiler is shown (`overlay` / `mask_only`), else None."
+        if self._first is None and needs_first_pass(self.cfg):
+            from vlmfilm_wb.firstpass import FirstPass
+            self._first = FirstPass(self.cfg.first_pass, store=self.store.path)
+        return self._first
+
+    def views(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        "The exact pixels the profiler is shown for uint8 (H, W) images (the images themselves unless a first-pass mode)."
+        if not needs_first_pass(self.cfg): return list(images)
+        return [vlm_view(a, m, self.cfg) for a, m in zip(images, self.first_pass.masks(images))]
 
     @property
     def fingerprint_hash(self) -> str: return stable_hash(self.fingerprint, n=32)
@@ -271,8 +290,9 @@ class ProfileService:
         return self.profiler.embed_dim() if self.cfg.feature_mode != 'json' else 0
 
     def results(self, images: Sequence[np.ndarray]) -> list[ProfileResult]:
-        "Profiling results for uint8 (H, W) images, from memo, store or the profiler (in that order)."
+        "Profiling results for uint8 (H, W) images, from memo, store or the profiler (in that order), keyed by their `views`."
         fph = self.fingerprint_hash
+        images = self.views(images)
         phs = [pixel_hash(np.asarray(a)) for a in images]
         keys = [profile_key(p, fph) for p in phs]
         found = {k: self.memo[k] for k in keys if k in self.memo}

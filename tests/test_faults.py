@@ -202,7 +202,7 @@ class _FrozenClock(datetime.datetime):
 
 def _fake_train(calls):
     "Stands in for `train.train`: writes a checkpoint file and returns a summary like the real one."
-    def train(cfg, out, store=None, progress=True):
+    def train(cfg, out, store=None, progress=True, resume=False):
         calls.append(Path(out))
         if cfg.train.seed == 13: raise DataError('dataset folder /nowhere does not exist')
         (Path(out) / 'model.ckpt').write_text(f'weights of seed {cfg.train.seed}')
@@ -255,6 +255,14 @@ def test_cli_training_is_a_run_with_a_status(workbench, fake_train, capsys):
     assert failed['error']['message'] == 'dataset folder /nowhere does not exist'
     rc, out, err = _cli(['runs'], capsys)
     assert rc == 0 and out.count('cli-train') == 2 and 'running or killed' not in out
+
+
+def test_train_with_a_model_preset_parameter(workbench, fake_train, capsys):
+    "`-p preset tiny` is the model's preset (was: TypeError 'multiple values for keyword argument preset', a traceback)."
+    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'preset', 'small', '-q'], capsys)
+    assert rc == 0, err
+    p = json.loads((fake_train[0] / 'params.json').read_text())
+    assert p['params'] == {'preset': 'smoke', 'model.preset': 'small'} and p['config']['model']['preset'] == 'small'
 
 
 def test_train_out_existing_run_is_refused_unless_force(workbench, fake_train, tmp_path, capsys):

@@ -91,7 +91,8 @@ def _train(a):
         if cfg is None: return
     else:
         cfg = run_config(a.preset, _overrides(a.param))
-        out = start_run('cli-train', dict(preset=a.preset, **_overrides(a.param)), slug=cfg.name, out=a.out, force=a.force,
+        ov = {('model.preset' if k == 'preset' else k): v for k, v in _overrides(a.param).items()}   # -p preset: the model's
+        out = start_run('cli-train', {'preset': a.preset, **ov}, slug=cfg.name, out=a.out, force=a.force,
                         config=config_to_dict(cfg), source='cli')
     print(f"run folder: {out}", flush=True)
     os.environ[DDP_RUN_DIR] = str(out)                        # inherited by the ranks a DDP strategy launches

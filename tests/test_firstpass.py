@@ -126,3 +126,31 @@ def test_overlay_without_first_pass_is_a_config_error(two_stage, capsys):
     rc, out, err = _cli(['profiles', 'warm', '--dataset', two_stage['root'], '--split', 'val', '-p', 'input_mode', 'overlay',
                          '--db', two_stage['db'], '-q'], capsys)
     assert rc == 2 and 'needs profile.first_pass' in err, err
+
+
+def test_tiny_qwen_critiques_the_overlay_through_store_training_and_eval(two_stage, tmp_path):
+    "The VLM path of a two-stage model: tiny random Qwen2.5-VL, logits mode, the default critique set on overlays."
+    import os
+    os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+    from vlmfilm_wb.qwen import build_tiny_qwen, load_prompt_set
+    from vlmfilm_wb.store import warm_profiles, ProfileStore
+    from vlmfilm_wb.profiles import ProfileConfig
+    from vlmfilm_wb.train import run_config, train
+    from vlmfilm_wb.evaluate import evaluate
+    t = two_stage
+    tiny = build_tiny_qwen(tmp_path/'tiny')
+    kw = dict(profiler='qwen', feature_mode='logits', input_mode='overlay', first_pass=str(t['a']), vlm_model_path=str(tiny),
+              vlm_device='cpu', profile_batch_size=3)
+    db = tmp_path/'q.sqlite'
+    st = warm_profiles(t['root'], 'val', ProfileConfig(**kw), db, progress=False)
+    (fp,) = st['fingerprints'].values()
+    assert (st['entries'], st['parse_attempts'], fp['critique'], fp['view']['first_pass']) == \
+           (3, 3, load_prompt_set().digest, sha256_file(t['a']))
+    import sqlite3, json as _json
+    rows = sqlite3.connect(db).execute('SELECT profile, raw FROM profiles').fetchall()
+    fails = sum(bool(_json.loads(raw)['format_failures']) for _, raw in rows)
+    assert st['parse_failures'] == fails                           # an off-format answer is a counted parse failure
+    s = train(run_config('smoke', name='qwen2', dataset=str(t['root']), **kw), tmp_path/'run', store=db, progress=False)
+    assert s['profile_store']['entries'] == 3 + 4                  # val from warm (same keys), train added
+    ev = evaluate(tmp_path/'run'/'model.ckpt', split='val', store=db, progress=False, save_png=False)
+    assert ev['parity']['identical'] is True and ev['first_pass']['sha256'] == sha256_file(t['a'])

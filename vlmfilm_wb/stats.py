@@ -112,7 +112,7 @@ class StatsProfiler(Profiler):
         return out
 
 # %% ../nbs/05_stats.ipynb #f6889fd0
-CRITIQUE_VERSION = 'stats-critique-v1'
+CRITIQUE_VERSION = 'stats-critique-v2'   # bump when mask_stats or the mapping change
 
 def mask_stats(mask: np.ndarray, image: np.ndarray|None = None, radius: int = 10) -> dict:
     "Statistics of a first-pass bool mask (H, W), and, given the uint8 image, of the mask against the image's ridges."
@@ -128,7 +128,8 @@ def mask_stats(mask: np.ndarray, image: np.ndarray|None = None, radius: int = 10
     breaks = sum(bool(np.any((w > 0) & (w != slab[y, x]))) for y, x in ends
                  for w in [slab[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]])
     s = dict(mask_fraction=float(m.mean()), components=int(k), largest_share=float(sizes.max() / sizes.sum()) if k else 0.0,
-             small_components=float((sizes < 20).sum() / (m.size / 1e4)), end_points=int(len(ends)),
+             components_per_1e4=float(k / (m.size / 1e4)), small_components=float((sizes < 20).sum() / (m.size / 1e4)),
+             end_points=int(len(ends)),
              breaks=int(breaks), break_share=float(breaks / len(ends)) if len(ends) else 0.0)
     if image is not None:
         u = np.asarray(image, np.float32)
@@ -142,11 +143,11 @@ def mask_stats(mask: np.ndarray, image: np.ndarray|None = None, radius: int = 10
 def critique_to_profile(s: dict) -> Profile:
     "Map `mask_stats` onto the profile schema (table above); fields it cannot know (no image) fall back."
     fb = [f for f, key in (('focus.thin_structure', 'outside'), ('focus.clutter', 'unsupported')) if key not in s]
-    out, uns = s.get('outside', 0.25), s.get('unsupported', 0.3)
-    z = 4.0 * (s['break_share'] - 0.2) + 4.0 * (out - 0.25) + 2.0 * (uns - 0.3)
+    out, uns = s.get('outside', 0.75), s.get('unsupported', 0.1)          # no image: the centres (no contribution)
+    z = 4.0 * (0.75 - s['largest_share']) + 0.5 * (s['components_per_1e4'] - 2.0) + 4.0 * (out - 0.75) + 8.0 * (uns - 0.1)
     return Profile(difficulty=1.0 + 4.0 * _sigmoid(z), confidence=s['largest_share'] * (1.0 - uns),
-                   boundary=min(1.0, 2.0 * s['break_share']), thin_structure=min(1.0, 2.0 * out) if 'outside' in s else 0.5,
-                   small_objects=min(1.0, s['small_components'] / 10.0), clutter=min(1.0, 2.0 * uns) if 'unsupported' in s else 0.5,
+                   boundary=min(1.0, s['break_share']), thin_structure=out if 'outside' in s else 0.5,
+                   small_objects=min(1.0, s['components_per_1e4'] / 4.0), clutter=min(1.0, 4.0 * uns) if 'unsupported' in s else 0.5,
                    parsed=True, fallback=tuple(fb))
 
 def critique_result(view: np.ndarray, cfg: ProfileConfig) -> ProfileResult:

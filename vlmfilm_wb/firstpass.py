@@ -41,7 +41,7 @@ class _OneImage:
 
 class FirstPass:
     "A trained checkpoint as a first pass: `masks(images)` → bool (H, W) masks, memoised and cached by (checkpoint, pixels)."
-    def __init__(self, path: str|Path, store: str|Path|None = None, device=None, cache: bool = True):
+    def __init__(self, path: str|Path, store: str|Path|None = None, device=None, cache: bool = True, memo_size: int = 4096):
         p = Path(path).expanduser()
         if not p.is_file(): raise CheckpointError(f"profile.first_pass {path}: checkpoint not found; expected a model.ckpt "
                                                   f"written by `vlmfilm-wb train`")
@@ -49,7 +49,7 @@ class FirstPass:
         self.path, self.sha256, self.device = p, sha256_file(p), device
         self.store = Path(store) if store is not None else default_store_path()
         self.cache_dir = self.store.parent/'firstpass'/self.sha256[:16] if cache else None
-        self.memo, self.counts, self.costs = {}, Counter(computed=0, cached=0), {}
+        self.memo, self.memo_size, self.counts, self.costs = {}, memo_size, Counter(computed=0, cached=0), {}
 
     @cached_property
     def segmenter(self):
@@ -80,6 +80,7 @@ class FirstPass:
             m, cost = self._predict(a, ph); self.counts['computed'] += 1
             if f is not None:
                 buf = io.BytesIO(); np.savez(buf, bits=np.packbits(m.ravel()), **cost); atomic_write_bytes(f, buf.getvalue())
+        if len(self.memo) >= self.memo_size: self.memo.clear()         # bounded memory; the disk cache keeps them all
         self.memo[ph], self.costs[ph] = m, cost
         return m
 

@@ -245,6 +245,7 @@ def main(argv: list[str]|None = None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     if not a.verbose:   # Lightning's own INFO lines (GPU available, tips) are noise on the command line
+        if a.cmd in ('train', 'eval'): import lightning.pytorch   # it sets its loggers to INFO when imported: import it first
         for n in ('lightning', 'lightning.pytorch', 'lightning.fabric'): logging.getLogger(n).setLevel(logging.WARNING)
     try:
         a.fn(a)

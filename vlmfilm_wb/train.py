@@ -486,7 +486,7 @@ def _save_interrupted(trainer, module, out_dir: Path) -> Path|None:
 
 def _save_atomic(trainer, path: Path) -> Path:
     "Save through the trainer (every rank takes part; rank 0 writes) into a hidden file, then rename it into place."
-    tmp = path.with_name(f'.{path.name}.tmp'); trainer.save_checkpoint(tmp)
+    tmp = path.with_name(f'.{path.name}.tmp'); trainer.save_checkpoint(tmp, weights_only=False)
     if trainer.is_global_zero: os.replace(tmp, path)
     trainer.strategy.barrier('saved'); return path
 
@@ -564,6 +564,7 @@ def _fit(trainer: L.Trainer, module, dm, point: Path|None):
             warnings.filterwarnings('ignore', message='.*LightningDataModule.*val_dataloader.*')
             warnings.filterwarnings('ignore', message=".*resuming from a checkpoint that ended before the epoch ended.*")
             warnings.filterwarnings('ignore', message=".*when logging on epoch level in distributed setting.*")   # gathered: equal on every rank
+            warnings.filterwarnings('ignore', message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")      # Lightning's call, not ours
             trainer.fit(module, datamodule=dm, ckpt_path=str(point) if point is not None else None, weights_only=False)
             module.fit_seconds = module.seconds_so_far()          # the final validation is not training time
             module.net.opt_steps.fill_(trainer.global_step)

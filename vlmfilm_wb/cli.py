@@ -77,10 +77,15 @@ DDP_RUN_DIR = 'VLMFILM_WB_DDP_RUN_DIR'   # the run folder, for the ranks Lightni
 def _train(a):
     from vlmfilm_wb.train import run_config, train, launch_rank
     import os
-    if os.environ.get(DDP_RUN_DIR) and launch_rank() > 0:      # another DDP rank: train into rank 0's folder, write nothing else
-        from vlmfilm_wb.core import config_from_dict, read_json
+    if launch_rank() > 0:      # another DDP rank: train into rank 0's folder, write nothing else
+        from vlmfilm_wb.core import config_from_dict, read_json, ConfigError
         from vlmfilm_wb.train import RunConfig
-        out = Path(os.environ[DDP_RUN_DIR])
+        import time
+        if not (os.environ.get(DDP_RUN_DIR) or a.out or a.resume):
+            raise ConfigError("a rank > 0 started by srun/torchrun needs the run folder: pass --out DIR (the same on every rank)")
+        out = Path(os.environ.get(DDP_RUN_DIR) or a.out or a.resume)
+        t0 = time.time()                # srun starts every rank at once: rank 0 writes params.json first
+        while not (out/'params.json').is_file() and time.time() - t0 < 600: time.sleep(1)
         train(config_from_dict(RunConfig, read_json(out/'params.json')['config']), out, store=a.db, progress=False, resume=bool(a.resume))
         return
     from vlmfilm_wb.runs import start_run, finish_run

@@ -178,6 +178,16 @@ def _runs(a):
     import pandas as pd
     with pd.option_context('display.max_rows', 200, 'display.width', 200): print(df[cols] if len(df) else '(no runs)')
 
+# %% ../nbs/90_cli.ipynb #111cea03
+def _predict(a):
+    from vlmfilm_wb.predict import predict
+    sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps).items() if v is not None}
+    infer = {'threshold': a.threshold} if a.threshold is not None else None
+    s = predict(a.checkpoint, a.inputs, a.out, frames=a.frames, store=a.db, film_mode=a.film_mode,
+                sampler=sampler or None, infer=infer, progress=not a.quiet)
+    print(f"{s['n_frames']} frames segmented ({s['nfe_total']} network evaluations, {s['wall_seconds']:.1f} s); "
+          f"outputs: {s['out_dir']} (prob/, mask/, overlay/, predictions.csv)")
+
 # %% ../nbs/90_cli.ipynb #4960fa9d
 def build_parser() -> argparse.ArgumentParser:
     "The `vlmfilm-wb` argument parser."
@@ -232,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--db', default=None); x.add_argument('--no-png', action='store_true')
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
 
+    x = sub.add_parser('predict', help='segment frames without masks (folders, globs, PNG/TIFF/JPEG, DICOM cine): PNGs + CSV')
+    x.add_argument('checkpoint'); x.add_argument('inputs', nargs='+', help='files, folders or glob patterns')
+    x.add_argument('--out', required=True, help='output folder (new, empty, or an earlier prediction)')
+    x.add_argument('--frames', default='all', help="multi-frame DICOM: all | N | a:b (0-based, b exclusive)")
+    x.add_argument('--film-mode', default=None); x.add_argument('--sampler', default=None)
+    x.add_argument('--steps', type=int, default=None); x.add_argument('--threshold', type=float, default=None)
+    x.add_argument('--db', default=None); x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_predict)
+
     x = sub.add_parser('run', help='run a papermill template from nbs/experiments into a new run folder')
     x.add_argument('template', nargs='?', default=None, help='train | ablate_stages | sampler_steps | film_params | a notebook path')
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help="a template parameter")
@@ -250,7 +268,7 @@ def main(argv: list[str]|None = None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     if not a.verbose:   # Lightning's own INFO lines (GPU available, tips) are noise on the command line
-        if a.cmd in ('train', 'eval'): import lightning.pytorch   # it sets its loggers to INFO when imported: import it first
+        if a.cmd in ('train', 'eval', 'predict'): import lightning.pytorch   # it sets its loggers to INFO when imported: import it first
         for n in ('lightning', 'lightning.pytorch', 'lightning.fabric'): logging.getLogger(n).setLevel(logging.WARNING)
     try:
         a.fn(a)

@@ -33,10 +33,10 @@ from .core import DataError, load_settings, sha256_file, atomic_write_text
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_EXTS', 'BIT_DEPTHS', 'MASK_STRAY_MAX', 'REGISTRY', 'used_bit_depth', 'read_image_info', 'read_image',
-           'read_mask_info', 'read_mask', 'normalise_image', 'denormalise_image', 'Pair', 'scan_split', 'VesselImages',
-           'augment_patch', 'PatchDataset', 'DatasetInfo', 'dataset_info', 'read_manifest', 'write_manifest',
-           'verify_dataset', 'get_dataset', 'resolve_dataset', 'dataset_summary', 'format_table']
+__all__ = ['log', 'IMAGE_EXTS', 'BIT_DEPTHS', 'MASK_STRAY_MAX', 'REGISTRY', 'used_bit_depth', 'bits_to_uint8', 'read_image_info',
+           'read_image', 'read_mask_info', 'read_mask', 'normalise_image', 'denormalise_image', 'Pair', 'scan_split',
+           'VesselImages', 'augment_patch', 'PatchDataset', 'DatasetInfo', 'dataset_info', 'read_manifest',
+           'write_manifest', 'verify_dataset', 'get_dataset', 'resolve_dataset', 'dataset_summary', 'format_table']
 
 # %% ../nbs/01_data.ipynb #014a4af0
 IMAGE_EXTS = ('.png', '.tif', '.tiff', '.jpg', '.jpeg', '.bmp', '.gif', '.pgm', '.ppm')
@@ -58,6 +58,10 @@ def used_bit_depth(a: np.ndarray) -> int:
     m = int(a.max()) if a.size else 0
     return next(b for b in BIT_DEPTHS if m < 2 ** b)
 
+def bits_to_uint8(a: np.ndarray, bits: int) -> np.ndarray:
+    "uint8 from integer pixels of depth `bits` (0 → 0, 2**bits - 1 → 255, rounded): the one bit-depth rule (PNG/TIFF, DICOM)."
+    return np.round(np.clip(np.asarray(a, dtype=np.int64), 0, 2 ** bits - 1) * (255.0 / (2 ** bits - 1))).astype(np.uint8)
+
 def _int_pixels(im: Image.Image, path) -> np.ndarray:
     a = np.asarray(im).astype(np.int64)
     if a.size and (a.min() < 0 or a.max() > 65535):
@@ -73,7 +77,7 @@ def read_image_info(path: str|Path) -> tuple[np.ndarray, dict]:
         a = _int_pixels(im, path)
         used = used_bit_depth(a)
         info.update(bits=16 if im.mode.startswith('I;16') or used > 8 else 8, used_bits=used)
-        return np.round(a * (255.0 / (2 ** used - 1))).astype(np.uint8), info
+        return bits_to_uint8(a, used), info
     if info['channels'] > 1:
         rgb = np.asarray(im.convert('RGB'))
         info['colour'] = not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))

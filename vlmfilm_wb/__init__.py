@@ -10,6 +10,7 @@ Modules:
 - `vlmfilm_wb.evaluate`: Evaluate a checkpoint on a split: per-image CSV, summary JSON with means, pooled scores and 95 % CIs, prediction PNGs.
 - `vlmfilm_wb.firstpass`: Two-stage conditioning: a trained checkpoint's prediction, made by the evaluation Segmenter, is what the VLM critiques.
 - `vlmfilm_wb.flow`: Flow matching for masks — binary discrete flow matching (DFM), continuous flow matching (CFM) and the supervised baseline — as one path object per flow, its loss, and seeded samplers.
+- `vlmfilm_wb.fov`: The exposed field of an X-ray frame: a detector for black borders and collimator shutters, FOV-edge false positives, and synthetic shutters.
 - `vlmfilm_wb.infer`: Whole-image inference: sampling inside Gaussian-blended sliding windows, one `Segmenter` for validation and evaluation alike.
 - `vlmfilm_wb.junction`: Junction-aware FiLM gating: find vessel bifurcations in a probability map and switch FiLM off around them.
 - `vlmfilm_wb.metrics`: Overlap scores, clDice, Betti-number errors, pooled scores and bootstrap confidence intervals for binary vessel masks.

@@ -124,6 +124,7 @@ def _eval(a):
     from vlmfilm_wb.evaluate import evaluate, format_summary
     sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps, prob_map=a.prob_map).items() if v is not None}
     s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
+                 infer={'fov': True} if getattr(a, 'fov', False) else None,
                  save_png=not a.no_png, progress=not a.quiet, junction_source=a.junction_source, limit=a.limit,
                  first_pass=a.first_pass)
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
@@ -182,9 +183,9 @@ def _runs(a):
 def _predict(a):
     from vlmfilm_wb.predict import predict
     sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps).items() if v is not None}
-    infer = {'threshold': a.threshold} if a.threshold is not None else None
+    infer = {k: v for k, v in dict(threshold=a.threshold, fov=True if a.fov else None).items() if v is not None}
     s = predict(a.checkpoint, a.inputs, a.out, frames=a.frames, store=a.db, film_mode=a.film_mode,
-                sampler=sampler or None, infer=infer, progress=not a.quiet)
+                sampler=sampler or None, infer=infer or None, progress=not a.quiet)
     print(f"{s['n_frames']} frames segmented ({s['nfe_total']} network evaluations, {s['wall_seconds']:.1f} s); "
           f"outputs: {s['out_dir']} (prob/, mask/, overlay/, predictions.csv)")
 
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--limit', type=int, default=None, help='first N images only')
     x.add_argument('--first-pass', default=None, metavar='CKPT', help="two-stage model: its first-pass checkpoint, if moved (same SHA-256 required)")
     x.add_argument('--db', default=None); x.add_argument('--no-png', action='store_true')
+    x.add_argument('--fov', action='store_true', help='zero predictions outside the detected exposed field (borders, shutters)')
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
 
     x = sub.add_parser('predict', help='segment frames without masks (folders, globs, PNG/TIFF/JPEG, DICOM cine): PNGs + CSV')
@@ -248,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--frames', default='all', help="multi-frame DICOM: all | N | a:b (0-based, b exclusive)")
     x.add_argument('--film-mode', default=None); x.add_argument('--sampler', default=None)
     x.add_argument('--steps', type=int, default=None); x.add_argument('--threshold', type=float, default=None)
+    x.add_argument('--fov', action='store_true', help='zero predictions outside the detected exposed field (borders, shutters)')
     x.add_argument('--db', default=None); x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_predict)
 
     x = sub.add_parser('run', help='run a papermill template from nbs/experiments into a new run folder')

@@ -124,6 +124,9 @@ def _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, j
                    sample_seed=cfg.sampler.sample_seed, infer=config_to_dict(cfg.infer), limit=limit, junction_source=junction_source,
                    wall_seconds=time.perf_counter() - t0, trained_steps=info['global_step'], metrics=s,
                    first_pass=first_pass_summary(info['service']))   # two-stage: the first stage's checkpoint and NFE
+    if rows and 'fov_edge_fp' in rows[0]:                  # firing on borders/shutters: pixels per image, and in all
+        summary['fov_edge_fp'] = dict(summarise(rows, keys=['fov_edge_fp'])['fov_edge_fp'], total=int(sum(r['fov_edge_fp'] for r in rows)),
+                                      band=cfg.infer.fov_band, fov=cfg.infer.fov)
     lv = info['last_val']
     if lv and split == cfg.data.val_split and str(dataset) == str(cfg.data.dataset) and info['film_mode'] == info['trained_film_mode'] \
             and not sampler and not infer:
@@ -143,6 +146,9 @@ def format_summary(s: dict) -> str:
              f"  Dice {ci('dice')}  (pooled {m['pooled']['dice']:.4f})   clDice {ci('cldice')}",
              f"  IoU {ci('iou')}   precision {m['precision']['mean']:.4f}   recall {m['recall']['mean']:.4f}",
              f"  Betti-0 error {ci('betti0_error')}   Betti-1 error {ci('betti1_error')}"]
+    if s.get('fov_edge_fp'):
+        f = s['fov_edge_fp']
+        lines.append(f"  FOV-edge false positives {f['mean']:.1f} px/image ({f['total']} in all, within {f['band']} px of the field's edge; fov {'on' if f['fov'] else 'off'})")
     if s.get('first_pass'):
         f = s['first_pass']
         lines.append(f"  first pass {f['checkpoint']} (sha256 {f['sha256'][:16]}): {f['nfe_per_window']} NFE/window, "

@@ -40,8 +40,10 @@ class InferConfig:
     sw_batch_size: int = 4            # windows per network call
     blend: Literal['gaussian', 'constant'] = 'gaussian'
     threshold: float = 0.5            # probability → mask
+    fov: bool = False                 # zero the probability outside the exposed field (fov.fov_mask: borders, shutters)
+    fov_band: int = 5                 # px: false positives this close to the field's edge are counted as fov_edge_fp
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(window='[1, inf)', overlap='[0, 1)', sw_batch_size='[1, inf)', threshold='[0, 1]')
+    _ranges = dict(window='[1, inf)', overlap='[0, 1)', sw_batch_size='[1, inf)', threshold='[0, 1]', fov_band='[0, inf)')
 
 def window_slices(shape, window: int, overlap: float) -> list[tuple[slice, slice]]:
     "The (row, col) slices of the sliding windows over an image of `shape` (H, W) padded to at least the window."
@@ -99,6 +101,10 @@ class Segmenter:
                                        overlap=self.infer.overlap, mode=self.infer.blend, padding_mode='reflect',
                                        with_coord=True)
         res = dict(prob=out['prob'][0, 0].float().cpu().numpy(), nfe_per_window=stats['nfe'], windows=stats['windows'])
+        if self.infer.fov:                                     # nothing outside the exposed field (black borders, shutters)
+            from vlmfilm_wb.fov import fov_mask
+            from vlmfilm_wb.data import denormalise_image
+            res['prob'] = res['prob'] * fov_mask(denormalise_image(image[0, 0]))
         if capture:
             res['trajectory'] = [dict(step=s, t=min(s / self.sampler.sample_steps, 1.0),
                                       x_t=out[f'x_t@{s}'][0, 0].float().cpu().numpy(), p_1=out[f'p_1@{s}'][0, 0].float().cpu().numpy())
@@ -113,7 +119,10 @@ def predict_and_score(seg: Segmenter, ds, i: int, capture=()) -> dict:
     r = seg.predict(item, ds, capture=capture)
     dt = time.perf_counter() - t0
     pred = r['prob'] > seg.infer.threshold
-    out = dict(name=item['name'], index=i, prob=r['prob'], pred=pred, metrics=image_metrics(pred, ds.raw(i)[1]),
+    from vlmfilm_wb.fov import fov_mask, fov_edge_fp
+    img, gt = ds.raw(i)
+    metrics = dict(image_metrics(pred, gt), fov_edge_fp=fov_edge_fp(pred, gt, fov_mask(img), seg.infer.fov_band))
+    out = dict(name=item['name'], index=i, prob=r['prob'], pred=pred, metrics=metrics,
                nfe_per_window=r['nfe_per_window'], windows=r['windows'], seconds=dt)
     if capture: out['trajectory'] = r['trajectory']
     return out

@@ -178,6 +178,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
     "Segment `inputs` (files, folders, globs; images or DICOM) with checkpoint `ckpt`; writes PNGs, CSV and summary into `out`."
     from vlmfilm_wb.train import segmenter_from_checkpoint
     from vlmfilm_wb.viz import overlay
+    from vlmfilm_wb.fov import fov_mask, edge_band
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out/'predictions.csv').is_file())):
         raise ConfigError(f"output folder {out} exists and is not a prediction folder (no predictions.csv): pass another --out")
@@ -190,7 +191,9 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
         atomic_write_bytes(out/'mask'/f'{n}.png', _png(r['pred'].astype(np.uint8) * 255))
         img = fr.raw(r['index'])[0]
         atomic_write_bytes(out/'overlay'/f'{n}.png', _png(np.round(overlay(img, np.zeros_like(r['pred']), r['pred']) * 255).astype(np.uint8)))
-        rows.append(frame_row(r, fr.info[r['index']]))
+        field = fov_mask(img)                                  # no reference here: vessel pixels at the field's edge
+        rows.append(dict(frame_row(r, fr.info[r['index']]), fov_fraction=round(float(field.mean()), 4),
+                         fov_edge_px=int((r['pred'] & edge_band(field, seg.infer.fov_band)).sum())))
     if info['service'] is not None: info['service'].close()
     buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
     atomic_write_text(out/'predictions.csv', buf.getvalue())

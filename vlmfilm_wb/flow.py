@@ -49,8 +49,9 @@ import torch.nn.functional as F
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['FLOW_PATHS', 'FlowConfig', 'SamplerConfig', 'kappa', 'FlowPath', 'DFMPath', 'CFMPath', 'SupervisedPath', 'flow_path',
-           'soft_dice_loss', 'flow_loss', 'SampleResult', 'sample_dfm', 'sample_cfm', 'sample_supervised', 'sample']
+__all__ = ['FLOW_PATHS', 'FlowConfig', 'SamplerConfig', 'kappa', 'time_warp', 'time_grid', 'FlowPath', 'DFMPath', 'CFMPath',
+           'SupervisedPath', 'flow_path', 'soft_dice_loss', 'flow_loss', 'SampleResult', 'sharpen', 'sample_dfm',
+           'sample_cfm', 'sample_supervised', 'sample']
 
 # %% ../nbs/10_flow.ipynb #da49c204
 @dataclass
@@ -61,6 +62,7 @@ class FlowConfig:
     sigma_min: float = 0.0                          # CFM: path width σ at t = 1
     dice_weight: float = 1.0                        # soft-Dice weight on the output (0: off)
     t_power: float = 2.0                            # training times t = u**t_power, u ~ U(0,1); > 1 favours small t
+    t_dist: Literal['power', 'uniform', 'cosine', 'late', 'early'] = 'power'   # training times: u**t_power, or time_warp(u, t_dist) (the match of SamplerConfig.t_grid)
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
     _ranges = dict(sigma_min='[0, 1)', dice_weight='[0, inf)', t_power='(0, inf)')
 
@@ -71,8 +73,12 @@ class SamplerConfig:
     sample_steps: int = 1                                     # integration steps (1: best Dice on xca_cimat80 val, see BENCHMARKS.md)
     prob_map: Literal['last_p1', 'final_eval'] = 'last_p1'    # which probability map is returned
     sample_seed: int = 0                                      # base seed of the sampler noise
+    jump: Literal['stochastic', 'argmax'] = 'stochastic'      # DFM: a jumping pixel draws from p_1 (sharpened by temperature) or takes p_1 > 0.5
+    temperature: float = 1.0                                  # DFM stochastic jumps draw from sigmoid(logit(p_1) / temperature); < 1 sharpens
+    order: Literal['random', 'confidence'] = 'random'         # DFM: pixels jump at the schedule's rate, or the surest unfixed pixels are fixed first
+    t_grid: Literal['uniform', 'cosine', 'late', 'early'] = 'uniform'   # sampler times time_warp(i / steps, t_grid)
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(sample_steps='[1, inf)')
+    _ranges = dict(sample_steps='[1, inf)', temperature='(0, inf)')
 
 # %% ../nbs/10_flow.ipynb #2736fd8b
 def kappa(t: torch.Tensor, kind: str = 'linear') -> torch.Tensor:
@@ -80,6 +86,20 @@ def kappa(t: torch.Tensor, kind: str = 'linear') -> torch.Tensor:
     if kind == 'linear': return t
     if kind == 'cosine': return 1 - torch.cos(t * math.pi / 2)
     raise ConfigError(f"unknown kappa schedule {kind!r}")
+
+def time_warp(u: torch.Tensor, kind: str = 'uniform') -> torch.Tensor:
+    "A monotone map of [0, 1] onto itself: sampler times time_warp(i / steps) and, matched, training times time_warp(u ~ U(0, 1))."
+    if kind == 'uniform': return u
+    if kind == 'cosine': return (1 - torch.cos(u * math.pi)) / 2       # dense near t = 0 and t = 1
+    if kind == 'late': return 1 - (1 - u) ** 2                          # dense near t = 1
+    if kind == 'early': return u ** 2                                   # dense near t = 0 (= t_power 2)
+    raise ConfigError(f"unknown time grid {kind!r}; expected uniform, cosine, late or early")
+
+def time_grid(steps: int, kind: str = 'uniform') -> list[float]:
+    "The steps + 1 sampler times from 0 to 1 (Python floats: no host-device synchronisation in the loop)."
+    g = [float(v) for v in time_warp(torch.arange(steps + 1, dtype=torch.float64) / steps, kind)]
+    g[0], g[-1] = 0.0, 1.0
+    return g
 
 def _rand(shape, generator=None, device=None, normal: bool = False) -> torch.Tensor:
     "U(0,1) (or N(0,1)) noise of `shape`; `generator` may be a list with one generator per batch item."
@@ -95,8 +115,9 @@ class FlowPath:
     state_input: bool = True           # the network sees x_t and t (False: the image only)
     def __init__(self, cfg: FlowConfig): self.cfg = cfg
     def sample_t(self, n: int, device=None, generator=None) -> torch.Tensor:
-        "Training times (n,) in [0, 1): u**t_power."
-        return torch.rand(n, generator=generator, device=device) ** self.cfg.t_power
+        "Training times (n,) in [0, 1): u**t_power, or time_warp(u, t_dist)."
+        u = torch.rand(n, generator=generator, device=device)
+        return u ** self.cfg.t_power if self.cfg.t_dist == 'power' else time_warp(u, self.cfg.t_dist)
     def x_0(self, shape, generator=None, device=None) -> torch.Tensor|None: raise NotImplementedError
     def x_t(self, mask: torch.Tensor, t: torch.Tensor, generator=None) -> tuple:
         "(x_t, target) for a binary mask (B, 1, H, W) at times t (B,)."
@@ -194,43 +215,68 @@ def _tfull(x, t: float): return torch.full((x.shape[0],), t, device=x.device, dt
 
 def _snap(step, t, x, p1): return dict(step=step, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone())
 
+def sharpen(p: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    "sigmoid(logit(p) / temperature): the same probabilities at 1, nearer 0/1 below (p = 0, ½, 1 stay)."
+    if temperature == 1.0: return p
+    p = p.double()
+    return torch.sigmoid((torch.log(p) - torch.log1p(-p)) / temperature).float()
+
 def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
-               generator=None, device=None, capture=()) -> SampleResult:
-    "DFM sampling from x_0 ~ Bernoulli(0.5): Euler or Heun; `denoise(x_t, t) -> logits`."
+               generator=None, device=None, capture=(), jump: str = 'stochastic', temperature: float = 1.0,
+               order: str = 'random', t_grid: str = 'uniform') -> SampleResult:
+    """DFM sampling from x_0 ~ Bernoulli(0.5): Euler or Heun; `denoise(x_t, t) -> logits`.
+    `jump`: a jumping pixel draws from p_1 sharpened by `temperature` ('stochastic') or takes p_1 > 0.5 ('argmax');
+    `order`: each pixel jumps with the schedule's rate ('random'), or the most confident not-yet-fixed pixels are fixed
+    for good, a κ(t) fraction of each window by time t ('confidence')."""
     if steps < 1: raise ConfigError(f"sample_steps must be >= 1, got {steps}")
     if sampler not in ('euler', 'heun'): raise ConfigError(f"DFM sampler {sampler!r}: expected 'euler' or 'heun'")
-    ts = [i / steps for i in range(steps + 1)]
+    if jump not in ('stochastic', 'argmax'): raise ConfigError(f"jump {jump!r}: expected 'stochastic' or 'argmax'")
+    if order not in ('random', 'confidence'): raise ConfigError(f"order {order!r}: expected 'random' or 'confidence'")
+    if not temperature > 0: raise ConfigError(f"temperature must be > 0, got {temperature}")
+    ts = time_grid(steps, t_grid)
     ks = [float(kappa(torch.tensor(t), path.cfg.kappa)) for t in ts]
     x = path.x_0(shape, generator, device)
+    n_pix = math.prod(shape[1:])
+    n_fix = [min(n_pix, round(k * n_pix)) for k in ks[:-1]] + [n_pix]     # confidence order: pixels fixed by each time
+    fixed = torch.zeros(shape, dtype=torch.bool, device=x.device) if order == 'confidence' else None
+    def step(x, p1, i, r_jump, r_val, fixed):                # (new x, new fixed) after the jumps of step i
+        val = (p1 > 0.5).float() if jump == 'argmax' else (r_val < sharpen(p1, temperature)).float()
+        if order == 'random':
+            rate = 1.0 if i == steps - 1 else (ks[i + 1] - ks[i]) / max(1 - ks[i], 1e-12)
+            return torch.where(r_jump < rate, val, x), fixed
+        k = n_fix[i + 1] - n_fix[i]
+        if k <= 0: return x, fixed
+        conf = torch.where(fixed, -1.0, (p1 - 0.5).abs()).flatten(1)
+        new = torch.zeros_like(conf, dtype=torch.bool).scatter_(1, conf.topk(k, dim=1).indices, True).view(shape)
+        return torch.where(new, val, x), fixed | new
     nfe, traj = 0, []
     for i in range(steps):
         t, tn = ts[i], ts[i + 1]
         p1 = path.p_1(denoise(x, _tfull(x, t))); nfe += 1
         if i in capture: traj.append(_snap(i, t, x, p1))
-        jump = 1.0 if i == steps - 1 else (ks[i + 1] - ks[i]) / max(1 - ks[i], 1e-12)
         r_jump, r_val = _rand(shape, generator, device), _rand(shape, generator, device)
         if sampler == 'heun' and i < steps - 1:
-            prop = torch.where(r_jump < jump, (r_val < p1).float(), x)
+            prop, _ = step(x, p1, i, r_jump, r_val, fixed)
             p1 = 0.5 * (p1 + path.p_1(denoise(prop, _tfull(x, tn)))); nfe += 1
-        x = torch.where(r_jump < jump, (r_val < p1).float(), x)
+        x, fixed = step(x, p1, i, r_jump, r_val, fixed)
     if prob_map == 'final_eval': p1 = path.p_1(denoise(x, _tfull(x, 1.0))); nfe += 1
     elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
     if steps in capture: traj.append(_snap(steps, 1.0, x, p1))
     return SampleResult(p1, x, nfe, traj)
 
 def sample_cfm(denoise: Callable, shape, path: CFMPath, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
-               generator=None, device=None, capture=()) -> SampleResult:
-    "CFM ODE integration from x_0 ~ N(0, 1): Euler, Heun or midpoint; `denoise(x_t, t) -> velocity`."
+               generator=None, device=None, capture=(), t_grid: str = 'uniform') -> SampleResult:
+    "CFM ODE integration from x_0 ~ N(0, 1) over the times `time_grid(steps, t_grid)`: Euler, Heun or midpoint; `denoise(x_t, t) -> velocity`."
     if steps < 1: raise ConfigError(f"sample_steps must be >= 1, got {steps}")
     if sampler not in ('euler', 'heun', 'midpoint'): raise ConfigError(f"CFM sampler {sampler!r}: expected euler, heun or midpoint")
-    h = 1.0 / steps
+    ts = time_grid(steps, t_grid)
     x = path.x_0(shape, generator, device)
     nfe, traj = 0, []
     def vp(xt, t):                                   # velocity and p_1 at a state
         tt = _tfull(xt, t); v = denoise(xt, tt).float()
         return v, path.p_1(v, xt, tt)
     for i in range(steps):
-        t = i * h
+        t, h = ts[i], ts[i + 1] - ts[i]
         v, p1 = vp(x, t); nfe += 1
         if i in capture: traj.append(_snap(i, t, x, p1))
         if sampler == 'euler': x = x + h * v
@@ -262,5 +308,9 @@ def sample(denoise: Callable, shape, flow: FlowConfig, sc: SamplerConfig, genera
         return sample_supervised(denoise, shape, path, generator, device, capture)
     if flow.flow == 'dfm':
         if sc.sampler == 'midpoint': raise ConfigError("sampler 'midpoint' is CFM-only; DFM has euler and heun")
-        return sample_dfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture)
-    return sample_cfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture)
+        return sample_dfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture,
+                          sc.jump, sc.temperature, sc.order, sc.t_grid)
+    dfm_only = {k: v for k, v in dict(jump=sc.jump, temperature=sc.temperature, order=sc.order).items()
+                if v != SamplerConfig.__dataclass_fields__[k].default}
+    if dfm_only: raise ConfigError(f"sampler settings {dfm_only} are DFM-only; flow 'cfm' integrates an ODE")
+    return sample_cfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture, sc.t_grid)

@@ -29,7 +29,8 @@ from .core import WorkbenchError, DataError
 
 # %% auto #0
 __all__ = ['SUMMARY_KEYS', 'as_mask', 'confusion', 'scores_from_counts', 'cldice', 'betti0', 'betti1', 'betti_errors',
-           'image_metrics', 'pooled_scores', 'bootstrap_ci', 'paired_comparison', 'summarise', 'metrics_frame']
+           'image_metrics', 'calibration_error', 'uncertainty_error_correlation', 'pooled_scores', 'bootstrap_ci',
+           'paired_comparison', 'summarise', 'metrics_frame']
 
 # %% ../nbs/03_metrics.ipynb #5d384a82
 def as_mask(x, name: str = 'mask') -> np.ndarray:
@@ -110,6 +111,30 @@ def image_metrics(pred, # (H, W) prediction
     return {**c, **{k: float(v) for k, v in scores_from_counts(c).items()}, 'cldice': cldice(p, g),
             'betti0_pred': b0p, 'betti0_gt': b0g, 'betti1_pred': b1p, 'betti1_gt': b1g,
             'betti0_error': abs(b0p - b0g), 'betti1_error': abs(b1p - b1g)}
+
+# %% ../nbs/03_metrics.ipynb #a14m0002
+def calibration_error(prob,          # (H, W) probabilities in [0, 1]
+                      gt,            # (H, W) ground truth
+                      bins: int = 15,
+                     ) -> float:
+    "Expected calibration error of a probability map against its mask (equal-width bins over [0, 1])."
+    p = np.asarray(prob.detach().cpu().numpy() if hasattr(prob, 'detach') else prob, np.float64).ravel()
+    y = as_mask(gt, 'gt').ravel().astype(np.float64)
+    if p.shape != y.shape: raise ValueError(f"prob has {p.size} pixels, gt {y.size}: shapes must match")
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    n = np.bincount(idx, minlength=bins)
+    gap = np.abs(np.bincount(idx, y, bins) - np.bincount(idx, p, bins))      # |Σ y − Σ p| per bin
+    return float(gap.sum() / max(n.sum(), 1))
+
+def uncertainty_error_correlation(unc,               # (H, W) uncertainty (variance, entropy ...)
+                                  pred,              # (H, W) prediction
+                                  gt,                # (H, W) ground truth
+                                 ) -> float:
+    "Pearson correlation between a pixel's uncertainty and whether the prediction is wrong there (0 if either is constant)."
+    u = np.asarray(unc, np.float64).ravel()
+    err = (as_mask(pred, 'pred') != as_mask(gt, 'gt')).ravel().astype(np.float64)
+    if u.std() == 0 or err.std() == 0: return 0.0
+    return float(np.corrcoef(u, err)[0, 1])
 
 # %% ../nbs/03_metrics.ipynb #bb4a3020
 _COUNTS = ('tp', 'fp', 'fn', 'tn')

@@ -124,7 +124,7 @@ def _eval(a):
     from vlmfilm_wb.evaluate import evaluate, format_summary
     sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps, prob_map=a.prob_map).items() if v is not None}
     s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
-                 infer={'fov': True} if getattr(a, 'fov', False) else None,
+                 infer={k: v for k, v in dict(fov=True if a.fov else None, input_scale=a.input_scale).items() if v is not None} or None,
                  save_png=not a.no_png, progress=not a.quiet, junction_source=a.junction_source, limit=a.limit,
                  first_pass=a.first_pass)
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
@@ -185,7 +185,8 @@ def _predict(a):
     sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps).items() if v is not None}
     infer = {k: v for k, v in dict(threshold=a.threshold, fov=True if a.fov else None).items() if v is not None}
     s = predict(a.checkpoint, a.inputs, a.out, frames=a.frames, store=a.db, film_mode=a.film_mode,
-                sampler=sampler or None, infer=infer or None, progress=not a.quiet)
+                sampler=sampler or None, infer=infer or None, progress=not a.quiet,
+                input_scale=a.input_scale)
     print(f"{s['n_frames']} frames segmented ({s['nfe_total']} network evaluations, {s['wall_seconds']:.1f} s); "
           f"outputs: {s['out_dir']} (prob/, mask/, overlay/, predictions.csv)")
 
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--first-pass', default=None, metavar='CKPT', help="two-stage model: its first-pass checkpoint, if moved (same SHA-256 required)")
     x.add_argument('--db', default=None); x.add_argument('--no-png', action='store_true')
     x.add_argument('--fov', action='store_true', help='zero predictions outside the detected exposed field (borders, shutters)')
+    x.add_argument('--input-scale', type=float, default=None, help='resize images by this factor before predicting (probability map resized back)')
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
 
     x = sub.add_parser('predict', help='segment frames without masks (folders, globs, PNG/TIFF/JPEG, DICOM cine): PNGs + CSV')
@@ -251,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--film-mode', default=None); x.add_argument('--sampler', default=None)
     x.add_argument('--steps', type=int, default=None); x.add_argument('--threshold', type=float, default=None)
     x.add_argument('--fov', action='store_true', help='zero predictions outside the detected exposed field (borders, shutters)')
+    x.add_argument('--input-scale', default=None, help="resize frames by this factor before predicting, or 'auto' (to the training image size)")
     x.add_argument('--db', default=None); x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_predict)
 
     x = sub.add_parser('run', help='run a papermill template from nbs/experiments into a new run folder')

@@ -23,7 +23,7 @@ import torch
 from monai.inferers import sliding_window_inference
 
 from .core import ConfigError, stable_hash
-from .flow import FlowConfig, SamplerConfig, sample, flow_path
+from .flow import FlowConfig, SamplerConfig, sample, flow_path, time_grid
 from .metrics import image_metrics
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,10 @@ class InferConfig:
     blend: Literal['gaussian', 'constant'] = 'gaussian'
     threshold: float = 0.5            # probability → mask
     fov: bool = False                 # zero the probability outside the exposed field (fov.fov_mask: borders, shutters)
+    input_scale: float = 1.0          # resize by this before predicting, the probability map back after (item 'input_scale' overrides)
     fov_band: int = 5                 # px: false positives this close to the field's edge are counted as fov_edge_fp
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(window='[1, inf)', overlap='[0, 1)', sw_batch_size='[1, inf)', threshold='[0, 1]', fov_band='[0, inf)')
+    _ranges = dict(window='[1, inf)', overlap='[0, 1)', sw_batch_size='[1, inf)', threshold='[0, 1]', fov_band='[0, inf)', input_scale='(0, 8]')
 
 def window_slices(shape, window: int, overlap: float) -> list[tuple[slice, slice]]:
     "The (row, col) slices of the sliding windows over an image of `shape` (H, W) padded to at least the window."
@@ -74,39 +75,53 @@ class Segmenter:
         "Probability map (H, W) float32 of one whole image, with NFE per window, window count and trajectory."
         self.model.eval()
         image = item['image'].to(self.device)[None] if item['image'].dim() == 3 else item['image'].to(self.device)
+        full, scale = image, float(item.get('input_scale', self.infer.input_scale))
+        if scale != 1.0:                                       # predict at another scale (bilinear, antialiased when shrinking)
+            size = tuple(max(1, round(n * scale)) for n in image.shape[-2:])
+            image = torch.nn.functional.interpolate(image, size=size, mode='bilinear', align_corners=False, antialias=scale < 1)
         index, name = int(item['index']), str(item['name'])
         seed = image_seed(self.sampler.sample_seed, name)
         cond_img = self._cond(image, index, source) if self.scope == 'image' else None
         stats = dict(nfe=0, windows=0)
 
+        K = int(self.sampler.samples)                          # seeded samples per window, batched: sample k of a window seeded '#k'
         def predictor(win, slices):
             N = win.shape[0]
-            gen = [torch.Generator(device=self.device).manual_seed(image_seed(seed, f'{sl[-2].start},{sl[-1].start}'))
-                   for sl in slices]                          # one generator per window: batch-independent noise
+            gen = [torch.Generator(device=self.device).manual_seed(image_seed(seed, f'{sl[-2].start},{sl[-1].start}' + (f'#{k}' if k else '')))
+                   for k in range(K) for sl in slices]        # one generator per window and sample: batch-independent noise
             cond = (cond_img.expand(N, -1) if cond_img is not None else None) if self.scope == 'image' else self._cond(win, index, source)
+            if K > 1: win, cond = win.repeat(K, 1, 1, 1), (None if cond is None else cond.repeat(K, 1))
             path, prev = flow_path(self.flow), {}
             def den(x_t, t):                                   # extras from the previous evaluation's p_1 (none at the first)
                 extras = self.extras_fn(prev['p_1']) if self.extras_fn is not None and 'p_1' in prev else {}
                 o = path.call(self.model, x_t, t, win, cond, **extras)
                 if self.extras_fn is not None: prev['p_1'] = path.p_1(o, x_t, t)
                 return o
-            r = sample(den, (N, 1, *win.shape[-2:]), self.flow, self.sampler, generator=gen, device=self.device, capture=capture)
-            stats['nfe'] = r.nfe; stats['windows'] += N
-            out = {'prob': r.prob}
-            for d in r.trajectory:   # the sampler's copies: MONAI weights each output in place, so no two keys may share a tensor
-                out[f"p_1@{d['step']}"] = d['p_1']; out[f"x_t@{d['step']}"] = d['x_t']
+            r = sample(den, (K * N, 1, *win.shape[-2:]), self.flow, self.sampler, generator=gen, device=self.device, capture=capture)
+            stats['nfe'] = r.nfe * K; stats['windows'] += N
+            probs = r.prob.view(K, N, *r.prob.shape[1:])
+            out = {'prob': probs.mean(0)}
+            if K > 1: out['uncertainty'] = probs.var(0, unbiased=False)   # variance of p across the K samples
+            for d in r.trajectory:   # the sampler's copies (sample 0): MONAI weights each output in place, so no two keys may share a tensor
+                out[f"p_1@{d['step']}"] = d['p_1'][:N]; out[f"x_t@{d['step']}"] = d['x_t'][:N]
             return out
 
         out = sliding_window_inference(image, self.infer.window, self.infer.sw_batch_size, predictor,
                                        overlap=self.infer.overlap, mode=self.infer.blend, padding_mode='reflect',
                                        with_coord=True)
-        res = dict(prob=out['prob'][0, 0].float().cpu().numpy(), nfe_per_window=stats['nfe'], windows=stats['windows'])
+        prob = out['prob'][:, :1].float()
+        if scale != 1.0: prob = torch.nn.functional.interpolate(prob, size=full.shape[-2:], mode='bilinear', align_corners=False).clamp(0, 1)
+        res = dict(prob=prob[0, 0].cpu().numpy(), nfe_per_window=stats['nfe'], windows=stats['windows'])
+        if K > 1:
+            u = out['uncertainty'][:, :1].float()
+            if scale != 1.0: u = torch.nn.functional.interpolate(u, size=full.shape[-2:], mode='bilinear', align_corners=False).clamp(min=0)
+            res['uncertainty'] = u[0, 0].cpu().numpy()
         if self.infer.fov:                                     # nothing outside the exposed field (black borders, shutters)
             from vlmfilm_wb.fov import fov_mask
             from vlmfilm_wb.data import denormalise_image
-            res['prob'] = res['prob'] * fov_mask(denormalise_image(image[0, 0]))
+            res['prob'] = res['prob'] * fov_mask(denormalise_image(full[0, 0]))
         if capture:
-            res['trajectory'] = [dict(step=s, t=min(s / self.sampler.sample_steps, 1.0),
+            res['trajectory'] = [dict(step=s, t=time_grid(self.sampler.sample_steps, self.sampler.t_grid)[min(s, self.sampler.sample_steps)],
                                       x_t=out[f'x_t@{s}'][0, 0].float().cpu().numpy(), p_1=out[f'p_1@{s}'][0, 0].float().cpu().numpy())
                                  for s in sorted(capture) if f'p_1@{s}' in out]
         return res
@@ -125,6 +140,10 @@ def predict_and_score(seg: Segmenter, ds, i: int, capture=()) -> dict:
     out = dict(name=item['name'], index=i, prob=r['prob'], pred=pred, metrics=metrics,
                nfe_per_window=r['nfe_per_window'], windows=r['windows'], seconds=dt)
     if capture: out['trajectory'] = r['trajectory']
+    if 'uncertainty' in r:                             # K > 1 samples: the uncertainty map, calibration and its link to the errors
+        from vlmfilm_wb.metrics import calibration_error, uncertainty_error_correlation
+        out['uncertainty'] = r['uncertainty']
+        metrics.update(ece=calibration_error(r['prob'], gt), uncertainty_error_corr=uncertainty_error_correlation(r['uncertainty'], pred, gt))
     return out
 
 def predict_split(seg: Segmenter, ds, progress: bool = False, limit: int|None = None, capture=()) -> Iterator[dict]:

@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import DataError, ConfigError, atomic_write_bytes, atomic_write_text, write_json
+from .core import DataError, ConfigError, atomic_write_bytes, atomic_write_text, write_json, config_to_dict
 from .data import IMAGE_EXTS, bits_to_uint8, normalise_image, read_image_info
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'DICOM_EXTS', 'frame_indices', 'is_dicom', 'read_dicom', 'expand_inputs', 'Frames', 'read_frames',
-           'load_frames', 'predict_frames', 'frame_row', 'predict']
+           'load_frames', 'predict_frames', 'frame_row', 'training_image_size', 'frame_scale', 'predict']
 
 # %% ../nbs/19_predict.ipynb #e89179d8
 def frame_indices(spec: str|int, n: int, where: str = '') -> list[int]:
@@ -125,12 +125,14 @@ class Frames(torch.utils.data.Dataset):
             dup = next(n for n in names if names.count(n) > 1)
             src = [i.get('source') for n, i in zip(names, info) if n == dup]
             raise DataError(f"two inputs give the frame name {dup!r} ({', '.join(map(str, src))}): rename one")
-        self.images, self.names, self.info = images, names, info
+        self.images, self.names, self.info, self.scales = images, names, info, None
 
     def __len__(self): return len(self.images)
     def raw(self, i: int): return self.images[i], None
     def __getitem__(self, i: int) -> dict:
-        return dict(image=torch.from_numpy(normalise_image(self.images[i]))[None], name=self.names[i], index=i)
+        item = dict(image=torch.from_numpy(normalise_image(self.images[i]))[None], name=self.names[i], index=i)
+        if self.scales is not None: item['input_scale'] = self.scales[i]     # per-frame scale for the Segmenter
+        return item
     def __repr__(self): return f"Frames({len(self)} frames)"
 
 def read_frames(path: str|Path, frames: str|int = 'all') -> list[tuple[str, np.ndarray, dict]]:
@@ -169,12 +171,38 @@ def frame_row(r: dict, info: dict) -> dict:
                 seconds=round(r['seconds'], 4))
 
 # %% ../nbs/19_predict.ipynb #6dcca25b
+def training_image_size(cfg) -> float|None:
+    "Median side (sqrt of H × W) of the training split's images of run config `cfg`, or None if they are not here."
+    from PIL import Image
+    from vlmfilm_wb.data import resolve_dataset, scan_split
+    try:
+        root = resolve_dataset(cfg.data.dataset, auto_get=False)
+        pairs = scan_split(root, cfg.data.train_split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
+    except Exception as e:
+        log.warning("training images of %s not found (%s): input_scale 'auto' cannot be used", cfg.data.dataset, e); return None
+    sides = []
+    for p in pairs[:64]:
+        with Image.open(p.image) as im: sides.append((im.size[0] * im.size[1]) ** 0.5)
+    return float(np.median(sides)) if sides else None
+
+def frame_scale(spec: str|float, shape, train_side: float|None) -> float:
+    "The resize factor of a frame of `shape` (H, W): a number as given, or 'auto' (to the training image side)."
+    if str(spec).strip() == 'auto':
+        if train_side is None: raise ConfigError("input_scale 'auto' needs the checkpoint's training images on this machine (not found); pass a number")
+        return train_side / float(shape[0] * shape[1]) ** 0.5
+    try: v = float(spec)
+    except (TypeError, ValueError): raise ConfigError(f"input_scale {spec!r}: expected a number in (0, 8] or 'auto'") from None
+    if not 0 < v <= 8: raise ConfigError(f"input_scale {spec!r}: expected a number in (0, 8] or 'auto'")
+    return v
+
+# %% ../nbs/19_predict.ipynb #a0c15b9c
 def _png(a: np.ndarray) -> bytes:
     from PIL import Image
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format='PNG'); return buf.getvalue()
 
 def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', device=None, store=None,
-            film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, progress: bool = True) -> dict:
+            film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, progress: bool = True,
+            input_scale: str|float|None = None) -> dict:
     "Segment `inputs` (files, folders, globs; images or DICOM) with checkpoint `ckpt`; writes PNGs, CSV and summary into `out`."
     from vlmfilm_wb.train import segmenter_from_checkpoint
     from vlmfilm_wb.viz import overlay
@@ -184,6 +212,9 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
         raise ConfigError(f"output folder {out} exists and is not a prediction folder (no predictions.csv): pass another --out")
     fr = load_frames(inputs, frames)
     seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer)
+    if input_scale is not None:                                # per frame ('auto': to the training image size)
+        side = training_image_size(cfg) if str(input_scale).strip() == 'auto' else None
+        fr.scales = [frame_scale(input_scale, a.shape, side) for a in fr.images]
     rows, t0 = [], time.perf_counter()
     for r in predict_frames(seg, fr, progress):
         n = r['name']
@@ -192,7 +223,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
         img = fr.raw(r['index'])[0]
         atomic_write_bytes(out/'overlay'/f'{n}.png', _png(np.round(overlay(img, np.zeros_like(r['pred']), r['pred']) * 255).astype(np.uint8)))
         field = fov_mask(img)                                  # no reference here: vessel pixels at the field's edge
-        rows.append(dict(frame_row(r, fr.info[r['index']]), fov_fraction=round(float(field.mean()), 4),
+        rows.append(dict(frame_row(r, fr.info[r['index']]), input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
                          fov_edge_px=int((r['pred'] & edge_band(field, seg.infer.fov_band)).sum())))
     if info['service'] is not None: info['service'].close()
     buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
@@ -200,6 +231,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
     summary = dict(checkpoint=str(ckpt), inputs=[str(x) for x in ([inputs] if isinstance(inputs, (str, Path)) else inputs)],
                    frames=str(frames), n_frames=len(rows), threshold=seg.infer.threshold, film_mode=info['film_mode'],
                    sampler=cfg.sampler.sampler, sample_steps=cfg.sampler.sample_steps,
+                   input_scale=None if input_scale is None else str(input_scale), infer=config_to_dict(seg.infer),
                    nfe_total=int(sum(r['nfe'] for r in rows)), wall_seconds=time.perf_counter() - t0, out_dir=str(out))
     write_json(out/'summary.json', summary)
     return summary

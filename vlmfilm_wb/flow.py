@@ -77,8 +77,9 @@ class SamplerConfig:
     temperature: float = 1.0                                  # DFM stochastic jumps draw from sigmoid(logit(p_1) / temperature); < 1 sharpens
     order: Literal['random', 'confidence'] = 'random'         # DFM: pixels jump at the schedule's rate, or the surest unfixed pixels are fixed first
     t_grid: Literal['uniform', 'cosine', 'late', 'early'] = 'uniform'   # sampler times time_warp(i / steps, t_grid)
+    samples: int = 1                                          # K seeded samples per window (infer.Segmenter): mean map + variance; NFE x K
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(sample_steps='[1, inf)', temperature='(0, inf)')
+    _ranges = dict(sample_steps='[1, inf)', temperature='(0, inf)', samples='[1, inf)')
 
 # %% ../nbs/10_flow.ipynb #2736fd8b
 def kappa(t: torch.Tensor, kind: str = 'linear') -> torch.Tensor:

@@ -25,13 +25,15 @@ def two_stage(tmp_path_factory):
     from vlmfilm_wb.train import run_config, train
     from vlmfilm_wb.store import warm_profiles
     from vlmfilm_wb.profiles import ProfileConfig
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                  # restored below: later tests compare runs across processes
     d = tmp_path_factory.mktemp('two_stage')
     root = make_synthetic_dataset(d/'data', SynthConfig(size=128, n_train=4, n_val=3, n_test=3), progress=False)
     db = d/'p.sqlite'
     for name, seed in (('first_a', 0), ('first_b', 1)):
         train(run_config('smoke', name=name, film_mode='off', dataset=str(root), seed=seed), d/name, store=db, progress=False)
-    return dict(d=d, root=root, db=db, a=d/'first_a'/'model.ckpt', b=d/'first_b'/'model.ckpt')
+    yield dict(d=d, root=root, db=db, a=d/'first_a'/'model.ckpt', b=d/'first_b'/'model.ckpt')
+    torch.set_num_threads(threads)
 
 
 def _overlay(first, **kw):

@@ -122,6 +122,7 @@ def _train(a):
 
 def _eval(a):
     from vlmfilm_wb.evaluate import evaluate, format_summary
+    if a.threads: import torch; torch.set_num_threads(a.threads)
     sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps, prob_map=a.prob_map).items() if v is not None}
     s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
                  infer={k: v for k, v in dict(fov=True if a.fov else None, input_scale=a.input_scale).items() if v is not None} or None,
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--db', default=None); x.add_argument('--no-png', action='store_true')
     x.add_argument('--fov', action='store_true', help='zero predictions outside the detected exposed field (borders, shutters)')
     x.add_argument('--input-scale', type=float, default=None, help='resize images by this factor before predicting (probability map resized back)')
+    x.add_argument('--threads', type=int, default=0, help="CPU threads (0: torch's default); the validation's count reproduces its Dice exactly")
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
 
     x = sub.add_parser('predict', help='segment frames without masks (folders, globs, PNG/TIFF/JPEG, DICOM cine): PNGs + CSV')

@@ -25,7 +25,7 @@ from __future__ import annotations
 import io, logging, os, shutil, tempfile, time, uuid
 from pathlib import Path
 
-import numpy as np
+import numpy as np, torch
 from PIL import Image
 
 from .core import write_json, atomic_write_text, atomic_write_bytes, ConfigError, config_to_dict, stable_hash
@@ -132,8 +132,12 @@ def _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, j
             and not sampler and not infer:
         logged = {r['name']: r['dice'] for r in lv['rows']}
         now = {r['name']: r['dice'] for r in rows if r['name'] in logged}
-        summary['parity'] = dict(logged_dice=lv['summary']['dice']['mean'], eval_dice=float(np.mean(list(now.values()))),
-                                 images=len(now), identical=bool(now) and all(now[k] == logged[k] for k in now))
+        p = summary['parity'] = dict(logged_dice=lv['summary']['dice']['mean'], eval_dice=float(np.mean(list(now.values()))),
+                                     images=len(now), identical=bool(now) and all(now[k] == logged[k] for k in now),
+                                     val_threads=lv.get('threads'), eval_threads=torch.get_num_threads())
+        if not p['identical'] and lv.get('device', 'cpu') == 'cpu' and p['val_threads'] not in (None, p['eval_threads']):
+            p['note'] = (f"validation ran on {p['val_threads']} CPU threads, this evaluation on {p['eval_threads']}: CPU "
+                         f"convolutions sum in a thread-dependent order; rerun with --threads {p['val_threads']} for identical Dice")
     return summary
 
 def format_summary(s: dict) -> str:

@@ -386,7 +386,8 @@ def on_validation_epoch_end(self: FlowSegModule):
         for k in ('hit_rate', 'parse_failure_rate'):
             if st_[k] == st_[k]: logs[f'profiles/{k}'] = float(st_[k])
     self.log_dict(logs, prog_bar=False, rank_zero_only=world > 1)   # DDP: the same gathered values on every rank
-    self.last_val = dict(step=int(self.global_step), n_images=len(self.val_rows), summary=s, rows=list(self.val_rows))
+    self.last_val = dict(step=int(self.global_step), n_images=len(self.val_rows), summary=s, rows=list(self.val_rows),
+                         threads=torch.get_num_threads(), device=self.device.type)   # CPU sums depend on the thread count
     self.history.append(dict(step=int(self.global_step), **{k: float(v) for k, v in logs.items()}))
     if self.service is not None: self.service.store.flush()
 

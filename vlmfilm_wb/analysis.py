@@ -131,12 +131,20 @@ def verdict(lo: float, hi: float, higher_is_better: bool = True) -> str:
     if hi < 0: return 'worse' if higher_is_better else 'better'
     return 'not distinguishable'
 
+def _spread_runs(X: np.ndarray) -> np.ndarray:
+    "Runs (rows) pushed from their per-image mean by sqrt(n/(n-1)): their bootstrap variance becomes the unbiased one."
+    n = X.shape[0]
+    if n < 2: return X
+    m = X.mean(0, keepdims=True)
+    return m + (X - m) * np.sqrt(n / (n - 1))
+
 def hierarchical_bootstrap(a, b,                      # (seeds, images) metric arrays of two arms, images in the same order
                            n_boot: int = 4000, seed: int = 0, higher_is_better: bool = True, alpha: float = 0.05) -> dict:
     "Difference of means A − B with a CI from resampling seeds (per arm), then images (shared): dict(diff, lo, hi, verdict, ...)."
     A, B = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
     if A.shape[1] != B.shape[1]: raise ConfigError(f"arms cover different images: {A.shape[1]} vs {B.shape[1]}")
     nA, nB, nI = A.shape[0], B.shape[0], A.shape[1]
+    A, B = _spread_runs(A), _spread_runs(B)          # resampled n runs vary by (n-1)/n too little: undo it first
     rng = np.random.default_rng(seed)
     sa, sb, im = rng.integers(0, nA, (n_boot, nA)), rng.integers(0, nB, (n_boot, nB)), rng.integers(0, nI, (n_boot, nI))
     # mean over (drawn seeds × drawn images) = mean over drawn images of the drawn seeds' mean per image
@@ -145,6 +153,7 @@ def hierarchical_bootstrap(a, b,                      # (seeds, images) metric a
     d = ma - mb
     lo, hi = (float(np.quantile(d, q)) for q in (alpha / 2, 1 - alpha / 2))
     spread = lambda X: float(X.mean(1).std(ddof=1)) if X.shape[0] > 1 else float('nan')
+    A, B = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))   # the runs as measured
     return dict(diff=float(A.mean() - B.mean()), lo=lo, hi=hi, verdict=verdict(lo, hi, higher_is_better),
                 seeds_a=nA, seeds_b=nB, n_images=nI, seed_spread_a=spread(A), seed_spread_b=spread(B))
 

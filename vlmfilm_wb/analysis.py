@@ -14,19 +14,20 @@ Templates only call package code; the analyses they run live here, tested on sma
 
 # %% ../nbs/16_analysis.ipynb #c1a1cf29
 from __future__ import annotations
-import math
+import math, re
 from dataclasses import replace
+from pathlib import Path
 from typing import Sequence
 
-import numpy as np
+import numpy as np, pandas as pd
 
-from .core import ConfigError
+from .core import ConfigError, read_json, write_json
 from .metrics import image_metrics, summarise, paired_comparison, bootstrap_ci, cldice
 
 # %% auto #0
 __all__ = ['TABLE_METRICS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps', 'ablation_table',
            'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons',
-           'checkpoint_film_sensitivity']
+           'ablation_per_image', 'pool_runs', 'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -194,6 +195,43 @@ def format_comparisons(comps: list[dict], metrics: Sequence[str] = ('dice', 'cld
     "One line per comparison: A − B per metric with CI and verdict."
     return [f"{c['a']} − {c['b']} ({c['seeds']} seeds): " + '; '.join(
         f"{m} {c[f'{m}_diff']:+.4f} [{c[f'{m}_lo']:+.4f}, {c[f'{m}_hi']:+.4f}] {c[f'{m}_verdict']}" for m in metrics) for c in comps]
+
+# %% ../nbs/16_analysis.ipynb #e2f4c7bd
+def _default_eval(s: dict, split: str) -> bool:
+    return s['split'] == split and s['film_mode'] == s['trained_film_mode'] and not s.get('limit') and not s.get('junction_source')
+
+def _run_params(run_dir) -> dict:
+    if not (Path(run_dir)/'params.json').is_file(): raise ConfigError(f"{run_dir}: not a run folder (no params.json)")
+    return read_json(Path(run_dir)/'params.json')['params']
+
+def ablation_per_image(run_dir) -> dict[str, dict[int, list[dict]]]:
+    "arm -> seed -> per-image rows of the finished arms of an `ablate_stages` run folder (checkpoints not needed)."
+    run_dir, params = Path(run_dir), _run_params(run_dir)
+    split, limit, out = params.get('split', 'test'), params.get('eval_limit') or None, {}
+    for m in sorted((run_dir/'models').glob('*_s*')):
+        seed = re.fullmatch(r'.+_s(\d+)', m.name)
+        if not seed or not (m/'train_summary.json').is_file(): continue              # still training (or never started)
+        evs = sorted((e for e in m.glob('eval_*') if (e/'summary.json').is_file() and _default_eval(read_json(e/'summary.json'), split)),
+                     key=lambda e: len(e.name))                                   # the default evaluation: no extra name parts
+        if not evs: continue
+        rows = pd.read_csv(evs[0]/'per_image.csv').to_dict('records')
+        out.setdefault(read_json(m/'train_summary.json')['name'], {})[int(seed[1])] = rows[:limit] if limit else rows
+    return out
+
+def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dict]:
+    "(arm -> seed -> rows, the shared params) of `ablate_stages` runs that differ only in their seeds."
+    pooled, first = {}, None
+    for d in run_dirs:
+        p = {k: v for k, v in _run_params(d).items() if k not in ('seeds', 'run_dir')}
+        if first is None: first = (d, p)
+        for k in sorted(set(p) | set(first[1])):
+            if p.get(k) != first[1].get(k):
+                raise ConfigError(f"{d}: parameter {k} is {p.get(k)!r}, but {first[0]} has {first[1].get(k)!r} (only seeds may differ)")
+        for arm, by_seed in ablation_per_image(d).items():
+            for s, rows in by_seed.items():
+                if s in pooled.get(arm, {}): raise ConfigError(f"{d}: arm {arm!r} seed {s} is in two of the runs")
+                pooled.setdefault(arm, {})[s] = rows
+    return pooled, (first[1] if first else {})
 
 # %% ../nbs/16_analysis.ipynb #2b1faa31
 def checkpoint_film_sensitivity(ckpt, split: str = 'test', dataset: str|None = None, limit: int|None = None,

@@ -130,6 +130,24 @@ def _eval(a):
                  first_pass=a.first_pass)
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
 
+def _compare(a):
+    "The across-seeds table of one or more ablate_stages runs of one experiment (seeds pooled)."
+    from vlmfilm_wb.analysis import pool_runs, seed_table, format_comparisons
+    from vlmfilm_wb.data import format_table
+    from vlmfilm_wb.core import write_json, ConfigError
+    pooled, params = pool_runs(a.runs)
+    if not pooled: raise ConfigError(f"{', '.join(a.runs)}: no finished arm (a train_summary.json and a default evaluation) yet")
+    pairs = [tuple(p.split(':', 1)) for p in a.pair] if a.pair else [tuple(c) for c in params.get('comparisons') or []]
+    for p in pairs:
+        if len(p) != 2 or any(k not in pooled for k in p):
+            raise ConfigError(f"--pair {':'.join(p)}: expected A:B with arms among {sorted(pooled)}")
+    arms, comps = seed_table(pooled, pairs)
+    cols = ('arm', 'seeds', 'dice', 'dice_per_seed', 'dice_seed_sd', 'cldice', 'betti0_error', 'betti1_error')
+    print(format_table([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k in cols} for r in arms]))
+    print('\n'.join(format_comparisons(comps)))
+    if a.out: write_json(a.out, dict(runs=[str(r) for r in a.runs], params=params, seeds={k: sorted(v) for k, v in pooled.items()},
+                                     arms=arms, comparisons=comps)); print(f"written: {a.out}")
+
 # %% ../nbs/90_cli.ipynb #0d5a4373
 def _error_line(err: dict) -> str:
     "One line from a failed run's `error` record: `Type: message` (the exception raised in the template, not papermill's)."
@@ -247,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--input-scale', type=float, default=None, help='resize images by this factor before predicting (probability map resized back)')
     x.add_argument('--threads', type=int, default=0, help="CPU threads (0: torch's default); the validation's count reproduces its Dice exactly")
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
+
+    x = sub.add_parser('compare', help='across-seeds table and verdicts of ablate_stages runs that differ only in their seeds (pooled)')
+    x.add_argument('runs', nargs='+', help='ablate_stages run folders (checkpoints not needed: per_image.csv and train_summary.json)')
+    x.add_argument('--pair', action='append', default=[], metavar='A:B', help="compare arm A with arm B (default: the runs' comparisons)")
+    x.add_argument('--out', default=None, help='also write the table as JSON'); x.set_defaults(fn=_compare)
 
     x = sub.add_parser('predict', help='segment frames without masks (folders, globs, PNG/TIFF/JPEG, DICOM cine): PNGs + CSV')
     x.add_argument('checkpoint'); x.add_argument('inputs', nargs='+', help='files, folders or glob patterns')

@@ -220,13 +220,17 @@ def ablation_per_image(run_dir) -> dict[str, dict[int, list[dict]]]:
 
 def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dict]:
     "(arm -> seed -> rows, the shared params) of `ablate_stages` runs that differ only in their seeds."
-    pooled, first = {}, None
+    pooled, first, arm_defs = {}, None, {}
     for d in run_dirs:
-        p = {k: v for k, v in _run_params(d).items() if k not in ('seeds', 'run_dir')}
-        if first is None: first = (d, p)
-        for k in sorted(set(p) | set(first[1])):
+        full = _run_params(d)
+        p = {k: v for k, v in full.items() if k not in ('seeds', 'run_dir', 'arms', 'comparisons')}
+        if first is None: first = (d, full)
+        for k in sorted(set(p) | set(first[1]) - {'seeds', 'run_dir', 'arms', 'comparisons'}):
             if p.get(k) != first[1].get(k):
-                raise ConfigError(f"{d}: parameter {k} is {p.get(k)!r}, but {first[0]} has {first[1].get(k)!r} (only seeds may differ)")
+                raise ConfigError(f"{d}: parameter {k} is {p.get(k)!r}, but {first[0]} has {first[1].get(k)!r} (only seeds and arms may differ)")
+        for arm, o in (full.get('arms') or {}).items():     # an arm's label means one configuration in every run
+            if arm_defs.setdefault(arm, (d, o))[1] != o:
+                raise ConfigError(f"{d}: arm {arm!r} is {o!r}, but {arm_defs[arm][0]} has {arm_defs[arm][1]!r}")
         for arm, by_seed in ablation_per_image(d).items():
             for s, rows in by_seed.items():
                 if s in pooled.get(arm, {}): raise ConfigError(f"{d}: arm {arm!r} seed {s} is in two of the runs")

@@ -9,8 +9,8 @@ from vlmfilm_wb.cli import main as cli_main
 from vlmfilm_wb.core import write_json
 
 
-def _run(d: Path, seeds, shift, comparisons=(('b', 'a'),)):
-    write_json(d/'params.json', dict(template='ablate_stages', params=dict(split='test', eval_limit=0, seeds=list(seeds), preset='cpu',
+def _run(d: Path, seeds, shift, comparisons=(('b', 'a'),), preset='cpu'):
+    write_json(d/'params.json', dict(template='ablate_stages', params=dict(split='test', eval_limit=0, seeds=list(seeds), preset=preset,
                                                                           comparisons=[list(c) for c in comparisons])))
     g = np.random.default_rng(len(seeds))
     for arm in ('a', 'b'):
@@ -37,6 +37,6 @@ def test_compare_refuses_an_unknown_arm_and_a_foreign_run(tmp_path, capsys):
     r1 = _run(tmp_path/'r1', [0, 1], 0.0)
     assert cli_main(['compare', str(r1), '--pair', 'b:zzz']) == 2
     assert "--pair b:zzz: expected A:B with arms among ['a', 'b']" in capsys.readouterr().err
-    other = _run(tmp_path/'r2', [2], 0.0, comparisons=(('a', 'b'),))
+    other = _run(tmp_path/'r2', [2], 0.0, preset='gpu')
     assert cli_main(['compare', str(r1), str(other)]) == 2
-    assert 'parameter comparisons is' in capsys.readouterr().err
+    assert "parameter preset is 'gpu', but" in capsys.readouterr().err

@@ -51,7 +51,7 @@ from .core import ConfigError
 # %% auto #0
 __all__ = ['FLOW_PATHS', 'FlowConfig', 'SamplerConfig', 'kappa', 'time_warp', 'time_grid', 'FlowPath', 'DFMPath', 'CFMPath',
            'SupervisedPath', 'flow_path', 'soft_dice_loss', 'flow_loss', 'SampleResult', 'sharpen', 'sample_dfm',
-           'sample_cfm', 'sample_supervised', 'sample']
+           'sample_cfm', 'sample_supervised', 'sample', 'step_diagnostics', 'diagnostic_rates']
 
 # %% ../nbs/10_flow.ipynb #da49c204
 @dataclass
@@ -214,7 +214,9 @@ class SampleResult:
 
 def _tfull(x, t: float): return torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32)
 
-def _snap(step, t, x, p1): return dict(step=step, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone())
+def _snap(step, t, x, p1, jumped=None):
+    "A trajectory entry; DFM adds `jumped`, the pixels that have jumped at least once before this step (frozen: on the path they equal x_1)."
+    return dict(step=step, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone(), jumped=None if jumped is None else jumped.clone())
 
 def sharpen(p: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     "sigmoid(logit(p) / temperature): the same probabilities at 1, nearer 0/1 below (p = 0, ½, 1 stay)."
@@ -240,29 +242,32 @@ def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler:
     n_pix = math.prod(shape[1:])
     n_fix = [min(n_pix, round(k * n_pix)) for k in ks[:-1]] + [n_pix]     # confidence order: pixels fixed by each time
     fixed = torch.zeros(shape, dtype=torch.bool, device=x.device) if order == 'confidence' else None
-    def step(x, p1, i, r_jump, r_val, fixed):                # (new x, new fixed) after the jumps of step i
+    def step(x, p1, i, r_jump, r_val, fixed):                # (new x, new fixed, the pixels that jumped) after the jumps of step i
         val = (p1 > 0.5).float() if jump == 'argmax' else (r_val < sharpen(p1, temperature)).float()
         if order == 'random':
             rate = 1.0 if i == steps - 1 else (ks[i + 1] - ks[i]) / max(1 - ks[i], 1e-12)
-            return torch.where(r_jump < rate, val, x), fixed
+            j = r_jump < rate
+            return torch.where(j, val, x), fixed, j
         k = n_fix[i + 1] - n_fix[i]
-        if k <= 0: return x, fixed
+        if k <= 0: return x, fixed, None
         conf = torch.where(fixed, -1.0, (p1 - 0.5).abs()).flatten(1)
         new = torch.zeros_like(conf, dtype=torch.bool).scatter_(1, conf.topk(k, dim=1).indices, True).view(shape)
-        return torch.where(new, val, x), fixed | new
+        return torch.where(new, val, x), fixed | new, new
     nfe, traj = 0, []
+    jumped = torch.zeros(shape, dtype=torch.bool, device=x.device) if capture else None   # ever jumped (tracked for trajectories only)
     for i in range(steps):
         t, tn = ts[i], ts[i + 1]
         p1 = path.p_1(denoise(x, _tfull(x, t))); nfe += 1
-        if i in capture: traj.append(_snap(i, t, x, p1))
+        if i in capture: traj.append(_snap(i, t, x, p1, jumped))
         r_jump, r_val = _rand(shape, generator, device), _rand(shape, generator, device)
         if sampler == 'heun' and i < steps - 1:
-            prop, _ = step(x, p1, i, r_jump, r_val, fixed)
+            prop = step(x, p1, i, r_jump, r_val, fixed)[0]
             p1 = 0.5 * (p1 + path.p_1(denoise(prop, _tfull(x, tn)))); nfe += 1
-        x, fixed = step(x, p1, i, r_jump, r_val, fixed)
+        x, fixed, j = step(x, p1, i, r_jump, r_val, fixed)
+        if jumped is not None and j is not None: jumped |= j
     if prob_map == 'final_eval': p1 = path.p_1(denoise(x, _tfull(x, 1.0))); nfe += 1
     elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
-    if steps in capture: traj.append(_snap(steps, 1.0, x, p1))
+    if steps in capture: traj.append(_snap(steps, 1.0, x, p1, jumped))
     return SampleResult(p1, x, nfe, traj)
 
 def sample_cfm(denoise: Callable, shape, path: CFMPath, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
@@ -315,3 +320,56 @@ def sample(denoise: Callable, shape, flow: FlowConfig, sc: SamplerConfig, genera
                 if v != SamplerConfig.__dataclass_fields__[k].default}
     if dfm_only: raise ConfigError(f"sampler settings {dfm_only} are DFM-only; flow 'cfm' integrates an ODE")
     return sample_cfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture, sc.t_grid)
+
+# %% ../nbs/10_flow.ipynb #c67cd073
+def _err_sums(p: torch.Tensor, m: torch.Tensor, prefix: str = '') -> dict:
+    "Pixel sums of the BCE of p against a binary mask m and the Dice counts of p > 0.5."
+    p = p.float().clamp(1e-7, 1 - 1e-7); b = p > 0.5
+    return {f'{prefix}bce': float(F.binary_cross_entropy(p, m, reduction='sum')),
+            f'{prefix}inter': float((b & (m > 0.5)).sum()), f'{prefix}pred': float(b.sum())}
+
+_DIAG_NAN = ('path_bce', 'path_inter', 'path_pred', 'state_wrong', 'path_state_wrong', 'frozen', 'frozen_wrong')
+
+@torch.no_grad()
+def step_diagnostics(denoise: Callable, mask: torch.Tensor, flow: FlowConfig, sc: SamplerConfig, generator=None,
+                     path_generator=None, device=None, path_denoise: Callable|None = None) -> list[dict]:
+    "Per step: pixel sums of p_1's error given the sampler's own x_t and given a correct x_t ~ q(x_t | mask), wrong and frozen-wrong state pixels."
+    path, m = flow_path(flow), mask.float()
+    S, B = sc.sample_steps, m.shape[0]
+    r = sample(denoise, m.shape, flow, sc, generator=generator, device=device, capture=tuple(range(S + 1)))
+    on = (lambda x: x > 0.5) if flow.flow == 'dfm' else (lambda x: x > 0)     # a state's pixel value (CFM: the sign of x_t)
+    truth, rows = m > 0.5, []
+    for d in r.trajectory:
+        row = dict(step=d['step'], t=d['t'], kappa=float(kappa(torch.tensor(d['t']), flow.kappa)) if flow.flow == 'dfm' else d['t'],
+                   n=float(m.numel()), gt=float(m.sum()), **_err_sums(d['p_1'], m), **{k: math.nan for k in _DIAG_NAN})
+        if not path.state_input:                              # supervised: no state, so nothing to be exposed to
+            row.update(_err_sums(d['p_1'], m, 'path_')); rows.append(row); continue
+        row['state_wrong'] = float((on(d['x_t']) != truth).sum())
+        if d['jumped'] is not None:
+            row.update(frozen=float(d['jumped'].sum()), frozen_wrong=float((d['jumped'] & (on(d['x_t']) != truth)).sum()))
+        if d['step'] < S:                                     # the same t on the training path: p_1 given a correct x_t
+            tt = torch.full((B,), float(d['t']), device=m.device)
+            xp, _ = path.x_t(m, tt, path_generator)
+            row.update(_err_sums(path.p_1((path_denoise or denoise)(xp, tt), xp, tt), m, 'path_'),
+                       path_state_wrong=float((on(xp) != truth).sum()))
+        rows.append(row)
+    return rows
+
+def diagnostic_rates(rows: list[dict]) -> list[dict]:
+    "Pool `step_diagnostics` rows by step (windows, images) and turn the sums into rates."
+    pooled = {}
+    for r in rows:
+        a = pooled.setdefault(r['step'], dict(step=r['step'], t=r['t'], kappa=r['kappa']))
+        for k, v in r.items():
+            if k not in ('step', 't', 'kappa'): a[k] = a.get(k, 0.0) + v
+    dice = lambda i, p, g: 1.0 if p + g == 0 else 2 * i / (p + g)
+    out = []
+    for s in sorted(pooled):
+        a, n = pooled[s], pooled[s]['n']
+        d, dp = dice(a['inter'], a['pred'], a['gt']), dice(a['path_inter'], a['path_pred'], a['gt'])
+        out.append(dict(step=s, t=a['t'], kappa=a['kappa'], bce=a['bce'] / n, dice=d, path_bce=a['path_bce'] / n, path_dice=dp,
+                        exposure_bce=(a['bce'] - a['path_bce']) / n, exposure_dice=dp - d,
+                        state_error=a['state_wrong'] / n, path_state_error=a['path_state_wrong'] / n,
+                        frozen=a['frozen'] / n, frozen_wrong=a['frozen_wrong'] / n,
+                        frozen_wrong_share=a['frozen_wrong'] / a['frozen'] if a['frozen'] else math.nan))
+    return out

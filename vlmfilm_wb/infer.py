@@ -29,7 +29,8 @@ from .metrics import image_metrics
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'InferConfig', 'window_slices', 'image_seed', 'Segmenter', 'predict_and_score', 'predict_split']
+__all__ = ['log', 'InferConfig', 'window_slices', 'image_seed', 'Segmenter', 'predict_and_score', 'predict_split',
+           'sampler_diagnostics']
 
 # %% ../nbs/11_infer.ipynb #4e2709d5
 @dataclass
@@ -70,6 +71,16 @@ class Segmenter:
         f = self.conditioner(dict(image=images, index=torch.full((images.shape[0],), index)), source, self.device)
         return None if f is None else self.model.encode(*f)
 
+    def denoiser(self, win: torch.Tensor, cond) -> Callable:
+        "`denoise(x_t, t)`: the network output on windows `win` with condition `cond` (model extras from the previous evaluation's p_1)."
+        path, prev = flow_path(self.flow), {}
+        def den(x_t, t):                                       # extras from the previous evaluation's p_1 (none at the first)
+            extras = self.extras_fn(prev['p_1']) if self.extras_fn is not None and 'p_1' in prev else {}
+            o = path.call(self.model, x_t, t, win, cond, **extras)
+            if self.extras_fn is not None: prev['p_1'] = path.p_1(o, x_t, t)
+            return o
+        return den
+
     @torch.no_grad()
     def predict(self, item: dict, source=None, capture=()) -> dict:
         "Probability map (H, W) float32 of one whole image, with NFE per window, window count and trajectory."
@@ -91,13 +102,7 @@ class Segmenter:
                    for k in range(K) for sl in slices]        # one generator per window and sample: batch-independent noise
             cond = (cond_img.expand(N, -1) if cond_img is not None else None) if self.scope == 'image' else self._cond(win, index, source)
             if K > 1: win, cond = win.repeat(K, 1, 1, 1), (None if cond is None else cond.repeat(K, 1))
-            path, prev = flow_path(self.flow), {}
-            def den(x_t, t):                                   # extras from the previous evaluation's p_1 (none at the first)
-                extras = self.extras_fn(prev['p_1']) if self.extras_fn is not None and 'p_1' in prev else {}
-                o = path.call(self.model, x_t, t, win, cond, **extras)
-                if self.extras_fn is not None: prev['p_1'] = path.p_1(o, x_t, t)
-                return o
-            r = sample(den, (K * N, 1, *win.shape[-2:]), self.flow, self.sampler, generator=gen, device=self.device, capture=capture)
+            r = sample(self.denoiser(win, cond), (K * N, 1, *win.shape[-2:]), self.flow, self.sampler, generator=gen, device=self.device, capture=capture)
             stats['nfe'] = r.nfe * K; stats['windows'] += N
             probs = r.prob.view(K, N, *r.prob.shape[1:])
             out = {'prob': probs.mean(0)}
@@ -152,3 +157,28 @@ def predict_split(seg: Segmenter, ds, progress: bool = False, limit: int|None = 
     n = len(ds) if limit is None else min(limit, len(ds))
     for i in tqdm(range(n), desc=f'predict {ds.split}', disable=not progress):
         yield predict_and_score(seg, ds, i, capture)
+
+# %% ../nbs/11_infer.ipynb #0674c1be
+@torch.no_grad()
+def sampler_diagnostics(seg: Segmenter, ds, indices, sampler: dict|None = None) -> list[dict]:
+    "`flow.step_diagnostics` over the sliding windows of images `indices` of `ds`, pooled by step (`flow.diagnostic_rates`)."
+    from dataclasses import replace
+    from vlmfilm_wb.flow import step_diagnostics, diagnostic_rates
+    sc = replace(seg.sampler, **{**(sampler or {}), 'samples': 1})
+    seg.model.eval(); w, rows = seg.infer.window, []
+    for i in indices:
+        item = ds[i]; image = item['image'].to(seg.device)[None]
+        mask = torch.from_numpy(np.asarray(ds.raw(i)[1], np.float32)).to(seg.device)[None, None]
+        seed, index = image_seed(sc.sample_seed, str(item['name'])), int(item['index'])
+        cond_img = seg._cond(image, index, ds) if seg.scope == 'image' else None
+        pad = [q for s in reversed(image.shape[-2:]) for q in (max(w - s, 0) // 2, max(w - s, 0) - max(w - s, 0) // 2)]   # MONAI's
+        if any(pad): image, mask = (torch.nn.functional.pad(a, pad, mode='reflect') for a in (image, mask))
+        slices = window_slices(tuple(item['image'].shape[-2:]), w, seg.infer.overlap)
+        for b in range(0, len(slices), seg.infer.sw_batch_size):
+            sl = slices[b:b + seg.infer.sw_batch_size]
+            win = torch.cat([image[..., r, c] for r, c in sl]); m = torch.cat([mask[..., r, c] for r, c in sl])
+            cond = (None if cond_img is None else cond_img.expand(len(sl), -1)) if seg.scope == 'image' else seg._cond(win, index, ds)
+            gen = lambda tag: [torch.Generator(device=seg.device).manual_seed(image_seed(seed, f'{r.start},{c.start}' + tag)) for r, c in sl]
+            rows += step_diagnostics(seg.denoiser(win, cond), m, seg.flow, sc, generator=gen(''), path_generator=gen('#path'),
+                                     device=seg.device, path_denoise=seg.denoiser(win, cond))
+    return diagnostic_rates(rows)

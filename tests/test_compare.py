@@ -40,3 +40,18 @@ def test_compare_refuses_an_unknown_arm_and_a_foreign_run(tmp_path, capsys):
     other = _run(tmp_path/'r2', [2], 0.0, preset='gpu')
     assert cli_main(['compare', str(r1), str(other)]) == 2
     assert "parameter preset is 'gpu', but" in capsys.readouterr().err
+
+
+def test_slim_copy_keeps_what_compare_reads_and_drops_checkpoints(tmp_path, capsys):
+    import subprocess, sys
+    r = _run(tmp_path/'r', [0, 1, 2], 0.05)
+    (r/'models'/'a_s0'/'model.ckpt').write_bytes(b'x' * 1000)
+    (r/'models'/'b_s2'/'train_summary.json').unlink()                  # still training: not copied
+    assert cli_main(['compare', str(r), '--out', str(tmp_path/'full.json')]) == 0
+    p = subprocess.run([sys.executable, 'tools/slim_run.py', str(r), str(tmp_path/'slim')], capture_output=True, text=True,
+                       cwd=Path(__file__).parents[1])
+    assert p.returncode == 0, p.stderr
+    assert not list((tmp_path/'slim').rglob('*.ckpt')) and not (tmp_path/'slim'/'models'/'b_s2').exists()
+    assert cli_main(['compare', str(tmp_path/'slim'), '--out', str(tmp_path/'slim.json')]) == 0
+    full, slim = (json.loads((tmp_path/f).read_text()) for f in ('full.json', 'slim.json'))
+    assert full['arms'] == slim['arms'] and full['comparisons'] == slim['comparisons'] and slim['seeds']['b'] == [0, 1]

@@ -9,7 +9,7 @@ binary, `{0, 1}` or `{0, 255}`; anything else ambiguous is refused naming the fi
 
 - `VesselImages` serves whole images (validation, test, inference), `PatchDataset` serves seeded training
   patches: crops balanced between vessel-centred and random positions, flips, rot90 and a small symmetric
-  rotation (image bilinear, mask nearest-neighbour).
+  rotation (image bilinear, mask nearest-neighbour), and optionally a random scale (`scale_aug`, off by default).
 - `REGISTRY` names the datasets the workbench knows (`synthetic_xca`, `xca_cimat80`, `rossa`) with their public
   source; `get_dataset` installs one into `data/` verifying every file's SHA-256, `resolve_dataset` turns a name
   or a folder into a path (generating `synthetic_xca` on first use)."""
@@ -28,15 +28,16 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
-from .core import DataError, load_settings, sha256_file, atomic_write_text
+from .core import DataError, ConfigError, load_settings, sha256_file, atomic_write_text
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'IMAGE_EXTS', 'BIT_DEPTHS', 'MASK_STRAY_MAX', 'REGISTRY', 'used_bit_depth', 'bits_to_uint8', 'read_image_info',
            'read_image', 'read_mask_info', 'read_mask', 'normalise_image', 'denormalise_image', 'Pair', 'scan_split',
-           'VesselImages', 'augment_patch', 'PatchDataset', 'DatasetInfo', 'dataset_info', 'read_manifest',
-           'write_manifest', 'verify_dataset', 'get_dataset', 'resolve_dataset', 'dataset_summary', 'format_table']
+           'VesselImages', 'augment_patch', 'resize_patch', 'PatchDataset', 'DatasetInfo', 'dataset_info',
+           'read_manifest', 'write_manifest', 'verify_dataset', 'get_dataset', 'resolve_dataset', 'dataset_summary',
+           'format_table']
 
 # %% ../nbs/01_data.ipynb #014a4af0
 IMAGE_EXTS = ('.png', '.tif', '.tiff', '.jpg', '.jpeg', '.bmp', '.gif', '.pgm', '.ppm')
@@ -248,12 +249,27 @@ def augment_patch(img: np.ndarray, mask: np.ndarray, cy: int, cx: int, size: int
         k = int(rng.integers(4)); wi, wm = np.rot90(wi, k), np.rot90(wm, k)
     return np.ascontiguousarray(wi), np.ascontiguousarray(wm > 0)
 
+# %% ../nbs/01_data.ipynb #2157494d
+def resize_patch(img: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    "A square crop resized to `size` × `size`: float32 image bilinear (antialiased when shrinking), bool mask by area ≥ 0.5 / nearest."
+    if img.shape[0] == size: return img, mask
+    F, shrink = torch.nn.functional, size < img.shape[0]
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
+    m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+    ti = F.interpolate(t, size=(size, size), mode='bilinear', align_corners=False, antialias=shrink)
+    tm = F.interpolate(m, size=(size, size), mode='area') >= 0.5 if shrink else F.interpolate(m, size=(size, size), mode='nearest-exact') > 0.5
+    return ti[0, 0].numpy(), tm[0, 0].numpy()
+
 # %% ../nbs/01_data.ipynb #c3e0c1c5
 class PatchDataset(torch.utils.data.Dataset):
     "Seeded training patches from a `VesselImages`: item = dict(image (1,P,P), mask (1,P,P), name, index, center)."
     def __init__(self, images: VesselImages, n_samples: int, patch_size: int = 256, pos_fraction: float = 0.5,
-                 flip: bool = True, rot90: bool = True, rotate_deg: float = 10.0, seed: int = 0, stream: int = 0):
+                 flip: bool = True, rot90: bool = True, rotate_deg: float = 10.0, seed: int = 0, stream: int = 0,
+                 scale_aug: tuple[float, float]|None = None):
         if not 0 <= pos_fraction <= 1: raise DataError(f"pos_fraction={pos_fraction} must lie in [0, 1]")
+        if scale_aug is not None and (len(scale_aug) != 2 or not 0 < scale_aug[0] <= scale_aug[1] <= 8):
+            raise ConfigError(f"scale_aug {list(scale_aug)}: expected [lo, hi] with 0 < lo <= hi <= 8 (e.g. [0.6, 1.6]) or None")
+        self.scale_aug = None if scale_aug is None else (float(scale_aug[0]), float(scale_aug[1]))
         self.images, self.n, self.P = images, int(n_samples), int(patch_size)
         self.pos_fraction, self.flip, self.rot90, self.rotate_deg, self.seed = pos_fraction, flip, rot90, rotate_deg, seed
         self.stream = int(stream)          # one stream per DDP rank (0: the single-process stream)
@@ -274,12 +290,22 @@ class PatchDataset(torch.utils.data.Dataset):
         vi = self._vessel_idx[k]
         if len(vi) and rng.random() < self.pos_fraction: cy, cx = divmod(int(vi[rng.integers(len(vi))]), W)
         else: cy, cx = int(rng.integers(H)), int(rng.integers(W))
+        c = self.P if self.scale_aug is None else self.crop_side(rng)   # scale_aug: a P/s crop, resized to P below
         # keep the patch inside the image where it fits (crops near the border are not over-represented by padding)
-        if H >= self.P: cy = min(max(cy, self.P // 2), H - (self.P - self.P // 2))
-        if W >= self.P: cx = min(max(cx, self.P // 2), W - (self.P - self.P // 2))
-        pi, pm = augment_patch(img, m, cy, cx, self.P, rng, self.flip, self.rot90, self.rotate_deg)
-        return dict(image=torch.from_numpy(normalise_image(pi))[None], mask=torch.from_numpy(pm.astype(np.float32))[None],
-                    name=self.images.names[k], index=k, center=torch.tensor([cy, cx]))
+        if H >= c: cy = min(max(cy, c // 2), H - (c - c // 2))
+        if W >= c: cx = min(max(cx, c // 2), W - (c - c // 2))
+        pi, pm = augment_patch(img, m, cy, cx, c, rng, self.flip, self.rot90, self.rotate_deg)
+        pi, pm = resize_patch(pi, pm, self.P)
+        out = dict(image=torch.from_numpy(normalise_image(pi))[None], mask=torch.from_numpy(pm.astype(np.float32))[None],
+                   name=self.images.names[k], index=k, center=torch.tensor([cy, cx]))
+        if self.scale_aug is not None: out['scale'] = self.P / c       # the factor applied (P / crop side)
+        return out
+
+    def crop_side(self, rng: np.random.Generator) -> int:
+        "Side of the crop for one patch: `round(P / s)`, `s` log-uniform in `scale_aug` (one draw from the patch's RNG)."
+        lo, hi, u = *self.scale_aug, float(rng.random())
+        s = lo if lo == hi else math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+        return max(1, int(round(self.P / s)))
 
 # %% ../nbs/01_data.ipynb #ef375677
 @dataclass(frozen=True)

@@ -185,14 +185,22 @@ def training_image_size(cfg) -> float|None:
         with Image.open(p.image) as im: sides.append((im.size[0] * im.size[1]) ** 0.5)
     return float(np.median(sides)) if sides else None
 
-def frame_scale(spec: str|float, shape, train_side: float|None) -> float:
-    "The resize factor of a frame of `shape` (H, W): a number as given, or 'auto' (to the training image side)."
+def frame_scale(spec: str|float, shape, train_side: float|None = None, spacing: float|None = None,
+                train_spacing: float|None = None, where: str = 'this frame') -> float:
+    "The resize factor of a frame of `shape` (H, W): a number as given, 'auto' (to the training image side) or 'spacing' (spacing / train_spacing)."
+    if str(spec).strip() == 'spacing':
+        if train_spacing is None: raise ConfigError("input_scale 'spacing' needs the training images' pixel spacing: the checkpoint has none (data.pixel_spacing); pass --train-spacing MM")
+        if not train_spacing > 0: raise ConfigError(f"train_spacing {train_spacing!r}: expected a pixel spacing in mm > 0")
+        if spacing is None: raise ConfigError(f"input_scale 'spacing': {where} has no pixel spacing (DICOM ImagerPixelSpacing / PixelSpacing); pass a number or 'auto'")
+        v = float(spacing) / float(train_spacing)
+        if not 0 < v <= 8: raise ConfigError(f"input_scale 'spacing': {where}: {spacing} / {train_spacing} mm = {v:.3g} is outside (0, 8]")
+        return v
     if str(spec).strip() == 'auto':
         if train_side is None: raise ConfigError("input_scale 'auto' needs the checkpoint's training images on this machine (not found); pass a number")
         return train_side / float(shape[0] * shape[1]) ** 0.5
     try: v = float(spec)
-    except (TypeError, ValueError): raise ConfigError(f"input_scale {spec!r}: expected a number in (0, 8] or 'auto'") from None
-    if not 0 < v <= 8: raise ConfigError(f"input_scale {spec!r}: expected a number in (0, 8] or 'auto'")
+    except (TypeError, ValueError): raise ConfigError(f"input_scale {spec!r}: expected a number in (0, 8], 'auto' or 'spacing'") from None
+    if not 0 < v <= 8: raise ConfigError(f"input_scale {spec!r}: expected a number in (0, 8], 'auto' or 'spacing'")
     return v
 
 # %% ../nbs/19_predict.ipynb #a0c15b9c
@@ -202,7 +210,7 @@ def _png(a: np.ndarray) -> bytes:
 
 def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', device=None, store=None,
             film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, progress: bool = True,
-            input_scale: str|float|None = None) -> dict:
+            input_scale: str|float|None = None, train_spacing: float|None = None) -> dict:
     "Segment `inputs` (files, folders, globs; images or DICOM) with checkpoint `ckpt`; writes PNGs, CSV and summary into `out`."
     from vlmfilm_wb.train import segmenter_from_checkpoint
     from vlmfilm_wb.viz import overlay
@@ -212,9 +220,11 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
         raise ConfigError(f"output folder {out} exists and is not a prediction folder (no predictions.csv): pass another --out")
     fr = load_frames(inputs, frames)
     seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer)
-    if input_scale is not None:                                # per frame ('auto': to the training image size)
+    if input_scale is not None:                                # per frame ('auto': to the training image size; 'spacing': mm/px)
         side = training_image_size(cfg) if str(input_scale).strip() == 'auto' else None
-        fr.scales = [frame_scale(input_scale, a.shape, side) for a in fr.images]
+        tsp = train_spacing if train_spacing is not None else cfg.data.pixel_spacing
+        fr.scales = [frame_scale(input_scale, a.shape, side, i.get('pixel_spacing'), tsp, i.get('source', 'a frame'))
+                     for a, i in zip(fr.images, fr.info)]
     rows, t0 = [], time.perf_counter()
     for r in predict_frames(seg, fr, progress):
         n = r['name']
@@ -232,6 +242,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
                    frames=str(frames), n_frames=len(rows), threshold=seg.infer.threshold, film_mode=info['film_mode'],
                    sampler=cfg.sampler.sampler, sample_steps=cfg.sampler.sample_steps,
                    input_scale=None if input_scale is None else str(input_scale), infer=config_to_dict(seg.infer),
+                   train_spacing=tsp if input_scale is not None and str(input_scale).strip() == 'spacing' else None,
                    nfe_total=int(sum(r['nfe'] for r in rows)), wall_seconds=time.perf_counter() - t0, out_dir=str(out))
     write_json(out/'summary.json', summary)
     return summary

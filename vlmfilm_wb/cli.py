@@ -123,7 +123,8 @@ def _train(a):
 def _eval(a):
     from vlmfilm_wb.evaluate import evaluate, format_summary
     if a.threads: import torch; torch.set_num_threads(a.threads)
-    sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps, prob_map=a.prob_map).items() if v is not None}
+    sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps, prob_map=a.prob_map, samples=a.samples,
+                                          jump=a.jump, temperature=a.temperature).items() if v is not None}
     s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
                  infer={k: v for k, v in dict(fov=True if a.fov else None, input_scale=a.input_scale).items() if v is not None} or None,
                  save_png=not a.no_png, progress=not a.quiet, junction_source=a.junction_source, limit=a.limit,
@@ -257,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--film-mode', default=None, help="test-time control: shuffle | null (default: as trained)")
     x.add_argument('--sampler', default=None); x.add_argument('--steps', type=int, default=None)
     x.add_argument('--prob-map', default=None, help='last_p1 | final_eval')
+    x.add_argument('--samples', type=int, default=None, metavar='K', help='K seeded samples per window: mean map, uncertainty PNGs, ECE (NFE x K)')
+    x.add_argument('--jump', default=None, help='DFM jump rule: stochastic | argmax')
+    x.add_argument('--temperature', type=float, default=None, help='DFM stochastic jumps draw from p_1 sharpened by this (< 1 sharpens)')
     x.add_argument('--junction-source', default=None, help="pred: evaluate a source='gt' gated model with predicted junctions")
     x.add_argument('--limit', type=int, default=None, help='first N images only')
     x.add_argument('--first-pass', default=None, metavar='CKPT', help="two-stage model: its first-pass checkpoint, if moved (same SHA-256 required)")

@@ -157,7 +157,8 @@ def format_summary(s: dict) -> str:
              f"{s['flow']} {s['sampler']} × {s['sample_steps']} steps" + (f" × {s['samples']} samples" if s.get('samples', 1) > 1 else '')
              + f" ({s['nfe_per_window']} NFE/window, "
              f"{s['windows_per_image']:.1f} windows/image, {s['seconds_per_image']:.2f} s/image)",
-             f"  Dice {ci('dice')}  (pooled {m['pooled']['dice']:.4f})   clDice {ci('cldice')}",
+             f"  Dice {ci('dice')}  (pooled {m['pooled']['dice']:.4f})   clDice {ci('cldice')}"
+             + (f"   centre-line coverage {ci('centerline_coverage')}" if 'centerline_coverage' in m else ''),
              f"  IoU {ci('iou')}   precision {m['precision']['mean']:.4f}   recall {m['recall']['mean']:.4f}",
              f"  Betti-0 error {ci('betti0_error')}   Betti-1 error {ci('betti1_error')}"]
     if 'ece' in m: lines.append(f"  ECE {ci('ece')}   uncertainty-error correlation {ci('uncertainty_error_corr')}")

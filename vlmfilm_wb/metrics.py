@@ -8,7 +8,8 @@ arrays or torch tensors) binarised at `> 0.5`. Anything else (not 2-D, shapes th
   (`fp = fn = 0`), else 0.0.** So empty vs empty scores 1 everywhere, and an empty prediction of a non-empty
   mask gets precision 0 (as well as Dice 0 and recall 0); a non-empty prediction of an empty mask gets recall 0.
 - `cldice` is the centreline Dice of Shit et al. (2021) with `skimage.morphology.skeletonize` skeletons;
-  both masks empty gives 1.0, exactly one empty gives 0.0.
+  both masks empty gives 1.0, exactly one empty gives 0.0. `centerline_coverage` is the fraction of the
+  reference's skeleton inside the prediction (fair across annotation protocols that draw vessels at other widths).
 - `betti0` counts 8-connected foreground components; `betti1` counts true holes: 4-connected background
   components that do not touch the image border (the image is surrounded by background). `betti0 - betti1`
   equals `skimage.measure.euler_number(mask, connectivity=2)`.
@@ -28,9 +29,9 @@ from skimage.morphology import skeletonize
 from .core import WorkbenchError, DataError
 
 # %% auto #0
-__all__ = ['SUMMARY_KEYS', 'as_mask', 'confusion', 'scores_from_counts', 'cldice', 'betti0', 'betti1', 'betti_errors',
-           'image_metrics', 'calibration_error', 'uncertainty_error_correlation', 'pooled_scores', 'bootstrap_ci',
-           'paired_comparison', 'summarise', 'metrics_frame']
+__all__ = ['SUMMARY_KEYS', 'as_mask', 'confusion', 'scores_from_counts', 'cldice', 'centerline_coverage', 'betti0', 'betti1',
+           'betti_errors', 'image_metrics', 'calibration_error', 'uncertainty_error_correlation', 'pooled_scores',
+           'bootstrap_ci', 'paired_comparison', 'summarise', 'metrics_frame']
 
 # %% ../nbs/03_metrics.ipynb #5d384a82
 def as_mask(x, name: str = 'mask') -> np.ndarray:
@@ -79,6 +80,15 @@ def cldice(pred, # (H, W) prediction
     tsens = np.count_nonzero(sg & p) / max(np.count_nonzero(sg), 1)
     return float(2 * tprec * tsens / (tprec + tsens)) if tprec + tsens else 0.0
 
+# %% ../nbs/03_metrics.ipynb #2e0e3ee9
+def centerline_coverage(pred, # (H, W) prediction
+                        gt,   # (H, W) ground truth (the reference whose centre-line is covered)
+                       ) -> float:
+    "Fraction of the skeleton of `gt` that lies inside `pred`; empty `gt`: 1.0 if `pred` is empty too, else 0.0."
+    p, g = _pair(pred, gt)
+    sg = skeletonize(g)
+    return float(_ratio(int(np.count_nonzero(sg & p)), int(np.count_nonzero(sg)), not p.any()))
+
 # %% ../nbs/03_metrics.ipynb #77741c7a
 _EIGHT = np.ones((3, 3), bool)
 
@@ -104,11 +114,12 @@ def betti_errors(pred, # (H, W) prediction
 def image_metrics(pred, # (H, W) prediction
                   gt,   # (H, W) ground truth
                  ) -> dict:
-    "Counts, Dice, IoU, precision, recall, specificity, clDice, Betti numbers and errors of one image (JSON-ready)."
+    "Counts, Dice, IoU, precision, recall, specificity, clDice, centre-line coverage, Betti numbers and errors of one image (JSON-ready)."
     p, g = _pair(pred, gt)
     c = confusion(p, g)
     b0p, b0g, b1p, b1g = betti0(p), betti0(g), betti1(p), betti1(g)
     return {**c, **{k: float(v) for k, v in scores_from_counts(c).items()}, 'cldice': cldice(p, g),
+            'centerline_coverage': centerline_coverage(p, g),
             'betti0_pred': b0p, 'betti0_gt': b0g, 'betti1_pred': b1p, 'betti1_gt': b1g,
             'betti0_error': abs(b0p - b0g), 'betti1_error': abs(b1p - b1g)}
 
@@ -199,7 +210,7 @@ def paired_comparison(a,                       # (N,) per-image values of method
                 mean_diff=ci['mean'], lo=ci['lo'], hi=ci['hi'], p_value=p, n=ci['n'], verdict=verdict)
 
 # %% ../nbs/03_metrics.ipynb #099d69ff
-SUMMARY_KEYS = ('dice', 'iou', 'precision', 'recall', 'specificity', 'cldice', 'betti0_error', 'betti1_error')
+SUMMARY_KEYS = ('dice', 'iou', 'precision', 'recall', 'specificity', 'cldice', 'centerline_coverage', 'betti0_error', 'betti1_error')
 
 def summarise(rows: list[dict], # per-image `image_metrics` dicts
               keys=None,        # metric keys to summarise (default `SUMMARY_KEYS`)

@@ -206,7 +206,7 @@ def _predict(a):
     infer = {k: v for k, v in dict(threshold=a.threshold, fov=True if a.fov else None).items() if v is not None}
     s = predict(a.checkpoint, a.inputs, a.out, frames=a.frames, store=a.db, film_mode=a.film_mode,
                 sampler=sampler or None, infer=infer or None, progress=not a.quiet,
-                input_scale=a.input_scale)
+                input_scale=a.input_scale, train_spacing=a.train_spacing)
     print(f"{s['n_frames']} frames segmented ({s['nfe_total']} network evaluations, {s['wall_seconds']:.1f} s); "
           f"outputs: {s['out_dir']} (prob/, mask/, overlay/, predictions.csv)")
 
@@ -282,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--film-mode', default=None); x.add_argument('--sampler', default=None)
     x.add_argument('--steps', type=int, default=None); x.add_argument('--threshold', type=float, default=None)
     x.add_argument('--fov', action='store_true', help='zero predictions outside the detected exposed field (borders, shutters)')
-    x.add_argument('--input-scale', default=None, help="resize frames by this factor before predicting, or 'auto' (to the training image size)")
+    x.add_argument('--input-scale', default=None, help="resize frames by this factor before predicting, 'auto' (to the training image size) "
+                                                      "or 'spacing' (DICOM pixel spacing / --train-spacing)")
+    x.add_argument('--train-spacing', type=float, default=None, metavar='MM', help="pixel spacing (mm) of the training images, for --input-scale spacing")
     x.add_argument('--db', default=None); x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_predict)
 
     x = sub.add_parser('run', help='run a papermill template from nbs/experiments into a new run folder')

@@ -65,3 +65,30 @@ def test_sweep_collects_a_table(workbench, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     table = (workbench / 'cache' / 'runs' / 'runs_train.csv').read_text().splitlines()
     assert len(table) == 3 and 'm.val.dice.mean' in table[0]
+
+
+def test_cross_dataset_template_in_and_out_of_domain(workbench):
+    # smoke-sized: train on synthetic_xca, evaluate its test split beside a proxy (test frames enlarged to 384² with
+    # shutters/borders), with the field zeroed and not; then the same checkpoint given as a parameter
+    r = _run(['run', 'cross_dataset', '-p', 'overrides', '{"threads": 1}', '-p', 'input_scale', '[1.0]', '-p', 'fov', '[false, true]', '--quiet'])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run = Path(r.stdout.split('run folder: ')[1].splitlines()[0])
+    m = json.loads((run / 'metrics.json').read_text())
+    assert m['status'] == 'ok' and [t['label'] for t in m['table']] == ['in-domain', 'out-of-domain scale 1.0, fov off', 'out-of-domain scale 1.0, fov on']
+    rec = json.loads((run / 'proxy' / 'proxy.json').read_text())
+    assert (rec['size'], rec['split'], rec['n_images']) == (384, 'test', 24)
+    frames = sorted((run / 'proxy' / 'test' / 'images').glob('*.png'))
+    assert len(frames) == 24 and Image.open(frames[0]).size == (384, 384)
+    ind, off, on = m['table']
+    assert ind['dataset'] == 'synthetic_xca' and off['dataset'] == on['dataset'] == 'proxy' and ind['n'] == off['n'] == 2
+    assert on['fov_edge_fp'] <= off['fov_edge_fp']          # zeroing outside the field can only remove false positives
+    assert all(0 <= t['centerline_coverage'] <= 1 for t in m['table'])
+    assert ind['betti0_vs_in'] == 1.0 or ind['betti0_error'] == 0
+    assert (run / 'cross_table.csv').is_file()
+    r2 = _run(['run', 'cross_dataset', '-p', 'checkpoint', str(run / 'model' / 'model.ckpt'), '-p', 'target', 'synthetic_xca',
+               '-p', 'target_split', 'val', '-p', 'input_scale', '["auto"]', '-p', 'fov', '[false]', '--quiet'])
+    assert r2.returncode == 0, r2.stdout[-3000:] + r2.stderr[-3000:]
+    run2 = Path(r2.stdout.split('run folder: ')[1].splitlines()[0])
+    m2 = json.loads((run2 / 'metrics.json').read_text())
+    assert m2['table'][0]['dice'] == ind['dice']            # the same checkpoint, the same in-domain evaluation
+    assert m2['table'][1]['input_scale'] == 1.0 and m2['train'] is None   # auto: 300² frames for a 300²-trained model

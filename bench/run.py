@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --only train store   # some sections
     .venv/bin/python bench/run.py --checkpoint cache/runs/<run>/model.ckpt   # + quality against sampler steps
     .venv/bin/python bench/run.py --only quality --checkpoint CKPT --quality-splits test --quality-steps 1 2 4 8
+    .venv/bin/python bench/run.py --only frontier --checkpoint CKPT [--limit N]   # steps {1,2,4,8} x jump x samples {1,4}
 
 Every case runs in its own subprocess, so its peak memory (max RSS on CPU, torch.cuda.max_memory_allocated on a
 GPU) is its own. Ratios (FiLM overhead, each speed switch) are measured side by side in the same invocation.
@@ -148,7 +149,7 @@ def case_qwen(mode='json', n=8, size=300, max_new_tokens=96):
     return dict(profiles_per_s=n / dt, parse_failure_rate=float(np.mean([r.parse_attempted and not r.profile.parsed for r in rs])), **_peak())
 
 
-def case_quality(checkpoint, split='test', steps=(1, 2, 4, 8, 16), samplers=('euler', 'heun')):
+def case_quality(checkpoint, split='test', steps=(1, 2, 4, 8, 16), samplers=('euler', 'heun'), limit=None):
     """Dice of a trained checkpoint against sampler steps on a split (both probability maps)."""
     from vlmfilm_wb.train import segmenter_from_checkpoint
     from vlmfilm_wb.data import VesselImages, resolve_dataset
@@ -156,12 +157,73 @@ def case_quality(checkpoint, split='test', steps=(1, 2, 4, 8, 16), samplers=('eu
     seg, cfg, info = segmenter_from_checkpoint(checkpoint)
     ds = VesselImages(resolve_dataset(cfg.data.dataset), split)
     t = time.perf_counter()
-    rows = sampler_curve(seg, ds, steps, samplers)
+    rows = sampler_curve(seg, ds, steps, samplers, n_images=limit)
     return dict(rows=[{k: v for k, v in r.items() if k != 'dice_per_image'} for r in rows], seconds=time.perf_counter() - t,
                 dataset=cfg.data.dataset, split=split, **_peak())
 
 
-CASES = dict(train=case_train, sample=case_sample, store=case_store, qwen=case_qwen, quality=case_quality)
+def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochastic', 'argmax'), samples=(1, 4), limit=None, out_dir=''):
+    """The sampler frontier of a checkpoint (issue 14): for every steps x jump rule x samples K, Dice, clDice, Betti-0 error,
+    NFE per window and ECE (mean over the first `limit` images of a split, CIs for Dice and Betti-0); writes frontier.csv,
+    frontier.md and frontier.png (Dice against Betti-0 error, marker area ~ NFE) into `out_dir`."""
+    import itertools, dataclasses
+    import numpy as np, pandas as pd
+    from vlmfilm_wb.train import segmenter_from_checkpoint
+    from vlmfilm_wb.data import VesselImages, resolve_dataset, format_table
+    from vlmfilm_wb.infer import predict_split
+    from vlmfilm_wb.metrics import summarise, calibration_error
+    seg, cfg, info = segmenter_from_checkpoint(checkpoint)
+    ds = VesselImages(resolve_dataset(cfg.data.dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
+    base, rows, t = seg.sampler, [], time.perf_counter()
+    for s, j, k in itertools.product(steps, jumps, samples):
+        if cfg.flow.flow != 'dfm' and j != base.jump: continue                # jump rules are DFM's
+        if cfg.flow.flow == 'supervised' and (s != 1 or k != 1): continue      # one deterministic evaluation
+        seg.sampler = dataclasses.replace(base, sample_steps=int(s), jump=j, samples=int(k))
+        per, t1 = [], time.perf_counter()
+        for r in predict_split(seg, ds, limit=limit):
+            m = dict(r['metrics'])
+            if 'ece' not in m: m['ece'] = calibration_error(r['prob'], ds.raw(r['index'])[1])   # K = 1: of the one sample's map
+            per.append(m); nfe = r['nfe_per_window']
+        sm = summarise(per, keys=['dice', 'cldice', 'betti0_error', 'ece'] + (['uncertainty_error_corr'] if k > 1 else []))
+        row = dict(steps=int(s), jump=j, samples=int(k), nfe=nfe, dice=sm['dice']['mean'], dice_lo=sm['dice']['lo'], dice_hi=sm['dice']['hi'],
+                   cldice=sm['cldice']['mean'], betti0_error=sm['betti0_error']['mean'], betti0_lo=sm['betti0_error']['lo'],
+                   betti0_hi=sm['betti0_error']['hi'], ece=sm['ece']['mean'],
+                   uncertainty_error_corr=sm['uncertainty_error_corr']['mean'] if k > 1 else float('nan'),
+                   n_images=len(per), seconds_per_image=(time.perf_counter() - t1) / max(1, len(per)))
+        rows.append(row); print(json.dumps(row), file=sys.stderr, flush=True)
+    seg.sampler = base
+    out = Path(out_dir or ROOT/'cache'/'bench'/f"frontier_{Path(str(cfg.data.dataset)).name}_{split}_{time.strftime('%Y%m%dT%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(rows)
+    df.to_csv(out/'frontier.csv', index=False)
+    cols = ['steps', 'jump', 'samples', 'nfe', 'dice', 'cldice', 'betti0_error', 'ece', 'uncertainty_error_corr', 'n_images']
+    cell = lambda v: f'{v:.4f}' if isinstance(v, float) else str(v)
+    (out/'frontier.md').write_text(f"checkpoint `{checkpoint}`, {cfg.data.dataset} {split}, {len(per)} images\n\n"
+                                   + '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+                                                + ['| ' + ' | '.join(cell(r[c]) for c in cols) + ' |' for r in rows]) + '\n')
+    print(format_table(df[cols].round(4).to_dict('records')), file=sys.stderr)
+    _plot_frontier(df, out/'frontier.png', f"{Path(str(cfg.data.dataset)).name} {split} ({len(per)} images)")
+    return dict(rows=rows, seconds=time.perf_counter() - t, dataset=str(cfg.data.dataset), split=split, out_dir=str(out), **_peak())
+
+
+def _plot_frontier(df, path, title=''):
+    """Dice against Betti-0 error, one point per sampler setting: colour = jump rule, marker = samples K, area ~ NFE, label = steps."""
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from vlmfilm_wb.viz import save_figure
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours, markers = dict(stochastic='C0', argmax='C3'), ['o', 's', '^', 'D', 'v']
+    ks = sorted(df['samples'].unique())
+    for (j, k), g in df.groupby(['jump', 'samples']):
+        ax.scatter(g['betti0_error'], g['dice'], s=30 * g['nfe'] ** 0.8, c=colours.get(j, 'C2'), marker=markers[ks.index(k) % len(markers)],
+                   alpha=0.6, edgecolors='k', linewidths=0.5, label=f'{j}, K={k}')
+        for _, r in g.iterrows(): ax.annotate(f"{r['steps']}", (r['betti0_error'], r['dice']), fontsize=7, ha='center', va='center')
+    ax.set(xlabel='Betti-0 error (components, mean per image)', ylabel='Dice (mean per image)', title=f'sampler frontier: {title}\n(label: steps; marker area ~ NFE per window)')
+    ax.legend(fontsize=7, markerscale=0.5); fig.tight_layout()
+    save_figure(fig, path)
+
+
+CASES = dict(train=case_train, sample=case_sample, store=case_store, qwen=case_qwen, quality=case_quality, frontier=case_frontier)
 
 
 # ----------------------------------------------------------------------------------------------------- the driver
@@ -189,6 +251,12 @@ def main():
     ap.add_argument('--checkpoint', default='', help='a trained checkpoint for the quality-against-steps section')
     ap.add_argument('--quality-splits', nargs='*', default=['val', 'test'], help='splits of the quality section')
     ap.add_argument('--quality-steps', nargs='*', type=int, default=None, help='sampler steps of the quality section (default 1 2 4 8 16; 1 2 4 8 with --quick)')
+    ap.add_argument('--limit', type=int, default=None, help='quality and frontier: first N images of the split only')
+    ap.add_argument('--frontier-split', default='test', help='split of the frontier section')
+    ap.add_argument('--frontier-steps', nargs='*', type=int, default=[1, 2, 4, 8])
+    ap.add_argument('--frontier-jumps', nargs='*', default=['stochastic', 'argmax'])
+    ap.add_argument('--frontier-samples', nargs='*', type=int, default=[1, 4], help='samples K per window (ensembles)')
+    ap.add_argument('--frontier-dir', default='', help='folder of frontier.csv/.md/.png (default cache/bench/frontier_<dataset>_<split>_<stamp>)')
     ap.add_argument('--quick', action='store_true', help='fewer steps and step counts (a quick look, not for BENCHMARKS.md)')
     ap.add_argument('--out', default=str(ROOT/'BENCHMARKS.md'))
     a = ap.parse_args()
@@ -256,16 +324,25 @@ def main():
                                       f"parse failures {100 * r['parse_failure_rate']:.0f} %, peak RSS {r['peak_rss_mb']:.0f} MB")
     if 'quality' in a.only and a.checkpoint:
         for split in a.quality_splits:
-            r = run_case('quality', checkpoint=a.checkpoint, split=split, steps=a.quality_steps or ([1, 2, 4, 8] if a.quick else [1, 2, 4, 8, 16]))
+            r = run_case('quality', checkpoint=a.checkpoint, split=split, steps=a.quality_steps or ([1, 2, 4, 8] if a.quick else [1, 2, 4, 8, 16]),
+                         limit=a.limit)
             for row in r.get('rows', []):
                 add('quality', f"{r['dataset']} {split} {row['sampler']} {row['steps']} steps, {row['prob_map']}", f"{row['dice']:.4f}", 'Dice',
                     f"{row['nfe']} NFE/window, clDice {row['cldice']:.4f}, Betti-0 err {row['betti0_error']:.2f}")
+    if 'frontier' in a.only and a.checkpoint:
+        r = run_case('frontier', checkpoint=a.checkpoint, split=a.frontier_split, steps=a.frontier_steps, jumps=a.frontier_jumps,
+                     samples=a.frontier_samples, limit=a.limit, out_dir=a.frontier_dir)
+        for row in r.get('rows', []):
+            add('frontier', f"{Path(r['dataset']).name} {r['split']} {row['steps']} steps, {row['jump']}, K={row['samples']} ({row['n_images']} images)",
+                f"{row['dice']:.4f}", 'Dice', f"{row['nfe']} NFE/window, clDice {row['cldice']:.4f}, Betti-0 err {row['betti0_error']:.2f}, ECE {row['ece']:.4f}")
+        if 'out_dir' in r: notes.append(f"frontier table and figure: {r['out_dir']}/frontier.md, frontier.png"); print(notes[-1])
+        elif 'error' in r: raise SystemExit(f"frontier failed: {r['error']}")
     if a.quick: print('(--quick: not written to BENCHMARKS.md)'); return
     out = Path(a.out)
     head = '' if out.exists() else ('# Benchmarks\n\nRows are appended by `python bench/run.py`; each block names its machine. '
                                     'Ratios compare cases measured side by side in the same block.\n')
     block = [f"\n## {stamp}: {mach}\n", f"command: `python bench/run.py {' '.join(sys.argv[1:])}`\n",
-             '| section | case | value | unit | notes |', '|---|---|---|---|---|'] + [f'| {s} | {w} | {v} | {u} | {e} |' for s, w, v, u, e in rows]
+             '| section | case | value | unit | notes |', '|---|---|---|---|---|'] + [f'| {s} | {w} | {v} | {u} | {e} |' for s, w, v, u, e in rows] + (['', *notes] if notes else [])
     with open(out, 'a', encoding='utf-8') as f: f.write(head + '\n'.join(block) + '\n')
     print(f'appended {len(rows)} rows to {out}')
 

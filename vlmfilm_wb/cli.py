@@ -131,6 +131,12 @@ def _eval(a):
                  first_pass=a.first_pass)
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
 
+def _templates() -> list[str]:
+    "The experiment templates shipped in nbs/experiments (for --help)."
+    from vlmfilm_wb.core import find_project_root
+    try: return sorted(p.stem for p in (find_project_root()/'nbs'/'experiments').glob('*.ipynb'))
+    except Exception: return ['train', 'ablate_stages']           # help must never fail
+
 def _compare(a):
     "The across-seeds table of one or more ablate_stages runs of one experiment (seeds pooled)."
     from vlmfilm_wb.analysis import pool_runs, seed_table, format_comparisons
@@ -180,16 +186,43 @@ def _run(a):
     print(json.dumps(m, indent=1, default=str))
     if r['status'] != 'ok': raise SystemExit(130 if r['status'] == 'interrupted' else 1)
 
+def _sweep_parameters(a, ex: str) -> dict|None:
+    "The submitit parameters of `sweep --executor EX`; options of another executor are refused, naming the one they need."
+    from vlmfilm_wb.runs import slurm_parameters, local_parameters
+    from vlmfilm_wb.core import ConfigError
+    given = lambda opts: [k for k, v in opts.items() if v is not None]
+    slurm_only = given({'--partition': a.partition, '--mem': a.mem, '--cpus-per-job': a.cpus_per_job, '--slurm': a.slurm})
+    if ex != 'slurm' and slurm_only: raise ConfigError(f"{', '.join(slurm_only)}: Slurm options; add --executor slurm")
+    if ex == 'subprocess' and given({'--gpus-per-job': a.gpus_per_job, '--time': a.time, '--wait/--no-wait': a.wait}):
+        raise ConfigError("--gpus-per-job, --time and --wait are submitit options; add --executor local or slurm")
+    if ex != 'subprocess' and a.jobs is not None:
+        raise ConfigError("--jobs is for the subprocess executor; submitit starts every local job at once, Slurm schedules its own")
+    if ex == 'slurm': return slurm_parameters(a.partition, a.gpus_per_job, a.time, a.mem, a.cpus_per_job, a.slurm, name=f'vlmfilm-{a.template}')
+    return local_parameters(a.gpus_per_job, a.time, name=f'vlmfilm-{a.template}') if ex == 'local' else None
+
 def _sweep(a):
-    from vlmfilm_wb.runs import sweep, collect_runs
-    from vlmfilm_wb.core import load_settings, atomic_write_text
-    res = sweep(a.template, a.grid, jobs=a.jobs)
-    for r in res: print(f"{'ok ' if r['returncode'] == 0 else 'FAILED'} {r['run_dir']}  {r['params']}" + ('' if r['returncode'] == 0 else f"\n{r['stderr'][-800:]}"))
-    df = collect_runs(template=a.template)
-    out = load_settings().runs_dir/f'runs_{a.template}.csv'
+    from vlmfilm_wb.runs import sweep, collect_runs, sweep_status, format_sweep_status
+    from vlmfilm_wb.core import load_settings, atomic_write_text, ConfigError
+    if a.status is not None:
+        if a.template or a.grid: raise ConfigError("sweep --status [SWEEP] lists the jobs of a sweep; give no template or --grid")
+        print(format_sweep_status(sweep_status(a.status or None))); return
+    if not a.template or not a.grid: raise ConfigError("sweep needs a template and --grid GRID.yaml (or --status [SWEEP])")
+    ex = a.executor or 'subprocess'
+    rec = sweep(a.template, a.grid, jobs=a.jobs or 1, executor=ex, parameters=_sweep_parameters(a, ex), wait=a.wait)
+    if ex == 'subprocess':
+        for r in rec['jobs']: print(f"{'ok ' if r['returncode'] == 0 else 'FAILED'} {r['run_dir']}  {r['params']}" + ('' if r['returncode'] == 0 else f"\n{r['stderr'][-800:]}"))
+        failed = any(r['returncode'] for r in rec['jobs'])
+    else:
+        st = sweep_status(rec['path']); print(format_sweep_status(st))
+        failed = any(j['state'] != 'finished' for j in st['jobs'])
+    print(f"sweep record: {rec['path']}")
+    if ex != 'subprocess' and not (a.wait if a.wait is not None else ex == 'local'):
+        print(f"{len(rec['jobs'])} jobs submitted; follow them with: vlmfilm-wb sweep --status {rec['sweep']}"); return
+    df = collect_runs(template=Path(a.template).stem)
+    out = load_settings().runs_dir/f'runs_{Path(a.template).stem}.csv'
     atomic_write_text(out, df.to_csv(index=False))
-    print(f"{len(df)} {a.template} runs collected in {out}")
-    if any(r['returncode'] for r in res): raise SystemExit(1)
+    print(f"{len(df)} {Path(a.template).stem} runs collected in {out}")
+    if failed: raise SystemExit(1)
 
 def _runs(a):
     from vlmfilm_wb.runs import collect_runs
@@ -288,14 +321,33 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--db', default=None); x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_predict)
 
     x = sub.add_parser('run', help='run a papermill template from nbs/experiments into a new run folder')
-    x.add_argument('template', nargs='?', default=None, help='train | ablate_stages | sampler_steps | film_params | a notebook path')
+    x.add_argument('template', nargs='?', default=None, help=' | '.join(_templates()) + ' | a notebook path')
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help="a template parameter")
     x.add_argument('--slug', default=None, help='run folder suffix'); x.add_argument('-q', '--quiet', action='store_true')
     x.add_argument('--resume', default=None, metavar='RUN_DIR', help="execute a stopped run again in its folder (template: the run's own)")
     x.set_defaults(fn=_run)
-    x = sub.add_parser('sweep', help='run a template over a grid of parameters (one process per run)')
-    x.add_argument('template'); x.add_argument('--grid', required=True, help="YAML: grid: {param: [values]}, params: {...}")
-    x.add_argument('--jobs', type=int, default=1, help='runs at a time (default 1: sequential)'); x.set_defaults(fn=_sweep)
+    x = sub.add_parser('sweep', help='run a template over a grid: local processes, or one submitit job per run (local or Slurm)',
+                       description="Run TEMPLATE for every point of --grid, one run folder each. --executor subprocess (default): "
+                       "one `vlmfilm-wb run` process per point, --jobs at a time. --executor local | slurm: every run folder is "
+                       "claimed first, then one submitit job per point (logs in RUN/submitit/); a pre-empted job records status "
+                       "preempted and resumes when requeued. Every sweep writes RUNS/sweeps/<stamp>_<template>.json; "
+                       "`sweep --status [SWEEP]` lists each job's state.",
+                       epilog="example: vlmfilm-wb sweep ablate_stages --grid nbs/experiments/grids/xca_decisive.yaml --executor slurm "
+                       "--partition gpu --gpus-per-job 1 --time 04:00:00 --mem 32G")
+    x.add_argument('template', nargs='?', default=None, help=' | '.join(_templates()) + ' | a notebook path')
+    x.add_argument('--grid', default=None, help="YAML: grid: {param: [values]}, params: {...}")
+    x.add_argument('--executor', choices=('subprocess', 'local', 'slurm'), default=None, help='subprocess (default) | local | slurm (submitit)')
+    x.add_argument('--jobs', type=int, default=None, help='subprocess executor: runs at a time (default 1: sequential)')
+    x.add_argument('--status', nargs='?', const='', default=None, metavar='SWEEP', help="list each job's state of a sweep (default: the latest)")
+    g = x.add_argument_group('submitit (local and slurm)')
+    g.add_argument('--gpus-per-job', type=int, default=None, metavar='N', help='GPUs per job (local default: every visible GPU)')
+    g.add_argument('--time', default=None, help='time limit per job, Slurm format (04:00:00, 90, 1-12:00); required for slurm')
+    g.add_argument('--wait', action=argparse.BooleanOptionalAction, default=None, help='wait for every job (default: local yes, slurm no)')
+    g = x.add_argument_group('slurm')
+    g.add_argument('--partition', default=None); g.add_argument('--mem', default=None, help='memory per job, e.g. 32G')
+    g.add_argument('--cpus-per-job', type=int, default=None, metavar='N')
+    g.add_argument('--slurm', action='append', default=None, metavar='KEY=VALUE', help="any other submitit Slurm parameter (repeatable): qos=high, account=lab, constraint=h100")
+    x.set_defaults(fn=_sweep)
     x = sub.add_parser('runs', help='one table of every run (params and metrics)')
     x.add_argument('--template', default=None); x.add_argument('--csv', default=None); x.set_defaults(fn=_runs)
     return p

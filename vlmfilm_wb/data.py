@@ -9,7 +9,8 @@ binary, `{0, 1}` or `{0, 255}`; anything else ambiguous is refused naming the fi
 
 - `VesselImages` serves whole images (validation, test, inference), `PatchDataset` serves seeded training
   patches: crops balanced between vessel-centred and random positions, flips, rot90 and a small symmetric
-  rotation (image bilinear, mask nearest-neighbour), and optionally a random scale (`scale_aug`, off by default).
+  rotation (image bilinear, mask nearest-neighbour), and optionally a random scale (`scale_aug`) and a random
+  exposed field drawn on the whole image (`field_aug`: shutters, black border, bright rim; both off by default).
 - `REGISTRY` names the datasets the workbench knows (`synthetic_xca`, `xca_cimat80`, `rossa`) with their public
   source; `get_dataset` installs one into `data/` verifying every file's SHA-256, `resolve_dataset` turns a name
   or a folder into a path (generating `synthetic_xca` on first use)."""
@@ -29,6 +30,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from .core import DataError, ConfigError, load_settings, sha256_file, atomic_write_text
+from .fov import random_field, apply_field
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +267,10 @@ class PatchDataset(torch.utils.data.Dataset):
     "Seeded training patches from a `VesselImages`: item = dict(image (1,P,P), mask (1,P,P), name, index, center)."
     def __init__(self, images: VesselImages, n_samples: int, patch_size: int = 256, pos_fraction: float = 0.5,
                  flip: bool = True, rot90: bool = True, rotate_deg: float = 10.0, seed: int = 0, stream: int = 0,
-                 scale_aug: tuple[float, float]|None = None):
+                 scale_aug: tuple[float, float]|None = None, field_aug: float = 0.0):
         if not 0 <= pos_fraction <= 1: raise DataError(f"pos_fraction={pos_fraction} must lie in [0, 1]")
+        if not 0 <= field_aug <= 1: raise ConfigError(f"field_aug {field_aug}: expected a probability in [0, 1] (e.g. 0.5) or 0 (off)")
+        self.field_aug = float(field_aug)
         if scale_aug is not None and (len(scale_aug) != 2 or not 0 < scale_aug[0] <= scale_aug[1] <= 8):
             raise ConfigError(f"scale_aug {list(scale_aug)}: expected [lo, hi] with 0 < lo <= hi <= 8 (e.g. [0.6, 1.6]) or None")
         self.scale_aug = None if scale_aug is None else (float(scale_aug[0]), float(scale_aug[1]))
@@ -279,8 +283,8 @@ class PatchDataset(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
     def __len__(self): return self.n
 
-    def rng(self, i: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, int(i)] + ([self.stream] if self.stream else []))
+    def key(self, i: int) -> list[int]: return [self.seed, self.epoch, int(i)] + ([self.stream] if self.stream else [])
+    def rng(self, i: int) -> np.random.Generator: return np.random.default_rng(self.key(i))
 
     def __getitem__(self, i: int) -> dict:
         rng = self.rng(i)
@@ -288,6 +292,9 @@ class PatchDataset(torch.utils.data.Dataset):
         img, m = self.images.raw(k)
         H, W = m.shape
         vi = self._vessel_idx[k]
+        if self.field_aug > 0:                                          # field_aug: on the whole image, from its own stream
+            img, m, fld = self.exposed_field(i, img, m)
+            if fld is not None: vi = vi[fld.ravel()[vi]]                 # vessel-centred crops on vessels still visible
         if len(vi) and rng.random() < self.pos_fraction: cy, cx = divmod(int(vi[rng.integers(len(vi))]), W)
         else: cy, cx = int(rng.integers(H)), int(rng.integers(W))
         c = self.P if self.scale_aug is None else self.crop_side(rng)   # scale_aug: a P/s crop, resized to P below
@@ -299,7 +306,16 @@ class PatchDataset(torch.utils.data.Dataset):
         out = dict(image=torch.from_numpy(normalise_image(pi))[None], mask=torch.from_numpy(pm.astype(np.float32))[None],
                    name=self.images.names[k], index=k, center=torch.tensor([cy, cx]))
         if self.scale_aug is not None: out['scale'] = self.P / c       # the factor applied (P / crop side)
+        if self.field_aug > 0: out['field'] = fld is not None           # whether this patch's image got a field
         return out
+
+    def exposed_field(self, i: int, img: np.ndarray, m: np.ndarray):
+        "(image, mask, field) of patch `i`'s whole image: with probability `field_aug` a `fov.random_field` applied, else field None."
+        frng = np.random.default_rng(np.random.SeedSequence(self.key(i), spawn_key=(0,)))   # the first child of the patch's seed
+        if frng.random() >= self.field_aug: return img, m, None
+        fld = random_field(frng, m.shape)
+        img, m = apply_field(img, m, fld, frng)
+        return img, m, fld
 
     def crop_side(self, rng: np.random.Generator) -> int:
         "Side of the crop for one patch: `round(P / s)`, `s` log-uniform in `scale_aug` (one draw from the patch's RNG)."

@@ -14,6 +14,9 @@ machine with no download. Each image is an X-ray projection of tube geometry:
 - `difficulty` in [0, 1] monotonically lowers vessel contrast, thins vessels, adds background clutter, blur and
   noise (the mapping is tabulated at `synth_xca`); the geometry of a seed does not depend on it.
 
+- `field` (off by default) gives a share of the frames collimator shutters, black borders and a bright rim
+  (`fov.random_field` / `fov.apply_field`), the mask zeroed outside the field.
+
 `make_synthetic_dataset` writes `DEST/{train,val,test}/{images,masks}/synth_NNNN.png` atomically with a
 `synthetic.json` (config, generator version, per-image difficulty) and reuses an identical existing folder."""
 
@@ -32,10 +35,12 @@ from scipy import ndimage
 from scipy.signal import lfilter
 
 from .core import CacheError, ConfigError, config_to_dict, read_json, write_json
+from .fov import random_field, apply_field
 
 # %% auto #0
 __all__ = ['SYNTH_VERSION', 'R_END_MIN', 'SPLITS', 'as_seed_sequence', 'child_rng', 'smooth_path', 'Branch', 'vessel_tree',
-           'render_tubes', 'smooth_field', 'synth_xca', 'SynthConfig', 'synth_item', 'make_synthetic_dataset']
+           'render_tubes', 'smooth_field', 'synth_xca', 'SynthConfig', 'synth_item', 'synth_recipe',
+           'make_synthetic_dataset']
 
 # %% ../nbs/02_synthetic.ipynb #71aeaf47
 SYNTH_VERSION = '1'   # bump whenever the generator's output for a given seed changes
@@ -257,6 +262,7 @@ class SynthConfig:
     seed: int = 0
     p_second_tree: float = 0.5      # probability of a second vessel tree
     p_collimator: float = 0.4       # probability of a circular collimator darkening the corners
+    field: float = 0.0              # probability of an exposed field per frame: shutters / black border / bright rim (fov.random_field)
 
     def __post_init__(self):
         if self.size < 32: raise ConfigError(f"SynthConfig.size must be at least 32, got {self.size}")
@@ -265,7 +271,7 @@ class SynthConfig:
         if not 0 <= self.difficulty_min <= self.difficulty_max <= 1:
             raise ConfigError(f"SynthConfig needs 0 <= difficulty_min <= difficulty_max <= 1, "
                               f"got {self.difficulty_min}, {self.difficulty_max}")
-        for k in ('p_second_tree', 'p_collimator'):
+        for k in ('p_second_tree', 'p_collimator', 'field'):
             if not 0 <= getattr(self, k) <= 1: raise ConfigError(f"SynthConfig.{k} must lie in [0, 1], got {getattr(self, k)}")
 
     def count(self, split: str) -> int: return {'train': self.n_train, 'val': self.n_val, 'test': self.n_test}[split]
@@ -274,7 +280,19 @@ def synth_item(cfg: SynthConfig, split: str, i: int) -> tuple[np.ndarray, np.nda
     "Image `i` of `split` under `cfg`: (image, mask, info), a pure function of (cfg.seed, split, i) and the look knobs."
     ss = np.random.SeedSequence(cfg.seed, spawn_key=(SPLITS.index(split), i))
     dif = cfg.difficulty_min + (cfg.difficulty_max - cfg.difficulty_min) * child_rng(ss, 0).random()
-    return synth_xca(child_rng(ss, 1), cfg.size, dif, p_second_tree=cfg.p_second_tree, p_collimator=cfg.p_collimator)
+    img, mask, info = synth_xca(child_rng(ss, 1), cfg.size, dif, p_second_tree=cfg.p_second_tree, p_collimator=cfg.p_collimator)
+    frng = child_rng(ss, 2)                              # the field's own stream: the frame under it is the same frame
+    if cfg.field > 0 and frng.random() < cfg.field:
+        fld = random_field(frng, mask.shape)
+        img, mask = apply_field(img, mask, fld, frng)    # no vessel (and no catheter) visible behind a shutter
+        info.update(field=fld, catheter_mask=info['catheter_mask'] & fld, vessel_fraction=float(mask.mean()))
+    return img, mask, info
+
+_LATER = dict(field=0.0)   # knobs added after datasets were made: left out of synthetic.json at their default
+
+def synth_recipe(cfg: SynthConfig) -> dict:
+    "The config recorded in synthetic.json and compared on reuse (knobs added later left out at their default)."
+    return {k: v for k, v in config_to_dict(cfg).items() if not (k in _LATER and v == _LATER[k])}
 
 # %% ../nbs/02_synthetic.ipynb #0596367c
 def _check_existing(dest: Path, cfg: SynthConfig) -> Path:
@@ -285,7 +303,7 @@ def _check_existing(dest: Path, cfg: SynthConfig) -> Path:
                          f"vlmfilm_wb; it is left alone: choose another folder or delete it yourself")
     try: meta = read_json(meta_f)
     except Exception as e: raise CacheError(f"{meta_f}: unreadable ({e}); delete {dest} or pass overwrite=True") from e
-    want = config_to_dict(cfg)
+    want = synth_recipe(cfg)
     have = meta.get('config', {}) if isinstance(meta, dict) else {}
     if meta.get('version') != SYNTH_VERSION:
         raise CacheError(f"{dest} was made by synthetic generator version {meta.get('version')!r}, this is "
@@ -322,7 +340,7 @@ def make_synthetic_dataset(dest: str|Path, cfg: SynthConfig|None = None, progres
         with tqdm(total=sum(cfg.count(s) for s in SPLITS), desc=f"synthetic → {dest.name}", unit='img',
                   disable=not progress) as bar:
             for split in SPLITS:
-                for sub in ('images', 'masks'): (tmp/split/sub).mkdir(parents=True)
+                for sub in ('images', 'masks') + (('fields',) if cfg.field > 0 else ()): (tmp/split/sub).mkdir(parents=True)
                 images[split] = []
                 for i in range(cfg.count(split)):
                     img, mask, info = synth_item(cfg, split, i)
@@ -331,9 +349,13 @@ def make_synthetic_dataset(dest: str|Path, cfg: SynthConfig|None = None, progres
                     (tmp/split/'masks'/name).write_bytes(_png(mask.astype(np.uint8) * 255))
                     images[split].append(dict(name=name, difficulty=round(info['difficulty'], 6),
                                               vessel_fraction=round(info['vessel_fraction'], 6)))
+                    if cfg.field > 0:                     # the drawn field (all exposed where the frame has none)
+                        f = info.get('field', np.ones(mask.shape, bool))
+                        (tmp/split/'fields'/name).write_bytes(_png(f.astype(np.uint8) * 255))
+                        images[split][-1]['field'] = 'field' in info
                     bar.update()
         write_json(tmp/'synthetic.json', dict(generator='vlmfilm_wb.synthetic.synth_xca', version=SYNTH_VERSION,
-                                              config=config_to_dict(cfg), images=images))
+                                              config=synth_recipe(cfg), images=images))
         old = None
         if overwrite and present():                       # move the old copy aside only once the new one is ready
             old = dest.parent/f".{dest.name}.old-{tag}"

@@ -69,13 +69,14 @@ class DataConfig:
     rot90: bool = True
     rotate_deg: float = 10.0          # rotation angle drawn uniformly in [-rotate_deg, +rotate_deg]
     scale_aug: tuple[float, float]|None = None   # [lo, hi]: each patch from the image resized by a log-uniform factor in it (None: off)
+    field_aug: float = 0.0            # probability that a patch's image gets a random exposed field (shutters, border, rim; 0: off)
     pixel_spacing: float|None = None  # mm per pixel of the training images, when known (predict --input-scale spacing)
     batch_size: int = 4
     num_workers: int = 0              # DataLoader workers (0: in the main process)
     val_limit: int|None = None        # validate on the first N images only (None: all)
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(patch_size='[1, inf)', pos_fraction='[0, 1]', rotate_deg='[0, 180]', scale_aug='(0, 8]', pixel_spacing='(0, inf)', batch_size='[1, inf)',
-                   num_workers='[0, inf)', val_limit='[1, inf)')
+    _ranges = dict(patch_size='[1, inf)', pos_fraction='[0, 1]', rotate_deg='[0, 180]', scale_aug='(0, 8]', field_aug='[0, 1]', pixel_spacing='(0, inf)',
+                   batch_size='[1, inf)', num_workers='[0, inf)', val_limit='[1, inf)')
 
 @dataclass
 class TrainConfig:
@@ -206,7 +207,8 @@ class VesselDataModule(L.LightningDataModule):
     def train_dataloader(self):
         d, t = self.cfg.data, self.cfg.train
         ds = PatchDataset(self.images(d.train_split), t.max_steps * d.batch_size, d.patch_size, d.pos_fraction,
-                          d.flip, d.rot90, d.rotate_deg, seed=t.seed, stream=_rank_world(self.trainer)[0], scale_aug=d.scale_aug)
+                          d.flip, d.rot90, d.rotate_deg, seed=t.seed, stream=_rank_world(self.trainer)[0], scale_aug=d.scale_aug,
+                          field_aug=d.field_aug)
         step = int(self.trainer.global_step) if self.trainer is not None else 0   # > 0 when resumed from last.ckpt
         return torch.utils.data.DataLoader(ds, batch_size=d.batch_size, sampler=_FromStep(len(ds), step * d.batch_size), drop_last=True,
                                            num_workers=d.num_workers, persistent_workers=d.num_workers > 0,

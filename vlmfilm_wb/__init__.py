@@ -6,6 +6,7 @@ Modules:
 - `vlmfilm_wb.cli`: The `vlmfilm-wb` console script: one entry point for data, profiles, training, evaluation and runs.
 - `vlmfilm_wb.condition`: From profiles to the condition vector: the batch-independent `ConditionEncoder` and the FiLM modes on/off/shuffle/null.
 - `vlmfilm_wb.core`: Settings, project paths, strict typed configs, atomic writes and the errors every module raises.
+- `vlmfilm_wb.cross`: Cross-dataset evaluation: a proxy out-of-domain dataset (frames enlarged, shutters and borders drawn), the input scale for another dataset, and the in-domain vs out-of-domain table.
 - `vlmfilm_wb.data`: Vessel datasets on disk: reading, checks, training patches with augmentation, and the dataset registry.
 - `vlmfilm_wb.evaluate`: Evaluate a checkpoint on a split: per-image CSV, summary JSON with means, pooled scores and 95 % CIs, prediction PNGs.
 - `vlmfilm_wb.firstpass`: Two-stage conditioning: a trained checkpoint's prediction, made by the evaluation Segmenter, is what the VLM critiques.

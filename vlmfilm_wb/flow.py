@@ -28,6 +28,8 @@ network's raw output at a state (the caller binds image, condition and any model
   NFE = 2·steps − 1.
 - CFM Euler (NFE = steps), Heun and midpoint (NFE = 2·steps).
 - Supervised: one evaluation, NFE = 1 (`sample_steps` must be 1 and the sampler `euler`: nothing to integrate).
+- Self-conditioning (`FlowConfig.self_cond`, DFM and CFM): each evaluation also sees the latest p_1 estimate (zeros at
+  the first); NFE unchanged (see *Self-conditioning* below).
 
 **The returned probability map** (`prob_map`): `last_p1` is the posterior p_1 of the last network evaluation
 (for CFM the x_1 estimate of the last velocity, mapped to [0, 1]); `final_eval` evaluates the network once more at
@@ -63,8 +65,10 @@ class FlowConfig:
     dice_weight: float = 1.0                        # soft-Dice weight on the output (0: off)
     t_power: float = 2.0                            # training times t = u**t_power, u ~ U(0,1); > 1 favours small t
     t_dist: Literal['power', 'uniform', 'cosine', 'late', 'early'] = 'power'   # training times: u**t_power, or time_warp(u, t_dist) (the match of SamplerConfig.t_grid)
+    self_cond: bool = False                         # self-conditioning (Chen et al. 2022): the network also sees the previous p_1 estimate (one more input channel)
+    self_cond_prob: float = 0.5                     # training: the fraction of samples (drawn per sample) whose pass sees a first pass's detached p_1
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(sigma_min='[0, 1)', dice_weight='[0, inf)', t_power='(0, inf)')
+    _ranges = dict(sigma_min='[0, 1)', dice_weight='[0, inf)', t_power='(0, inf)', self_cond_prob='[0, 1]')
 
 @dataclass
 class SamplerConfig:
@@ -123,16 +127,23 @@ class FlowPath:
     def x_t(self, mask: torch.Tensor, t: torch.Tensor, generator=None) -> tuple:
         "(x_t, target) for a binary mask (B, 1, H, W) at times t (B,)."
         raise NotImplementedError
-    def net_input(self, x_t): return x_t
+    def encode_state(self, x_t): return x_t
+    @property
+    def state_channels(self) -> int: return 2 if self.cfg.self_cond else 1      # network input channels of a state
+    def net_input(self, x_t, self_cond=None):
+        "What the network sees of a state: encode_state(x_t), and with self-conditioning the channel 2·p_1 − 1 of the previous estimate (zeros: none yet)."
+        x = self.encode_state(x_t)
+        if not self.cfg.self_cond: return x
+        return torch.cat([x, torch.zeros_like(x) if self_cond is None else 2 * self_cond.to(x.dtype) - 1], 1)
     def p_1(self, out: torch.Tensor, x_t=None, t=None) -> torch.Tensor:
         "p(x_1 = 1) (B, 1, H, W) in [0, 1] from the network output at state x_t and time t."
         return torch.sigmoid(out.float())
     def main_loss(self, out: torch.Tensor, target: torch.Tensor) -> tuple[str, torch.Tensor]:
         return 'bce', F.binary_cross_entropy_with_logits(out.float(), target.float())
-    def call(self, model, x_t, t, image, cond=None, **extras) -> torch.Tensor:
-        "The network output at state x_t and time t: the one place the network input is formed."
+    def call(self, model, x_t, t, image, cond=None, self_cond=None, **extras) -> torch.Tensor:
+        "The network output at state x_t and time t (`self_cond`: the previous p_1 estimate, or None): the one place the network input is formed."
         if not self.state_input: return model(None, None, image, cond=cond, **extras)
-        return model(self.net_input(x_t), t, image, cond=cond, **extras)
+        return model(self.net_input(x_t, self_cond), t, image, cond=cond, **extras)
 
 class DFMPath(FlowPath):
     "Binary DFM: x_0 ~ Bernoulli(0.5); x_t keeps x_1 with probability κ(t); input 2·x_t − 1; output: logits of x_1."
@@ -143,7 +154,7 @@ class DFMPath(FlowPath):
         x_0 = self.x_0(mask.shape, generator, mask.device).to(mask.dtype)
         keep = _rand(mask.shape, generator, mask.device) < k
         return torch.where(keep, mask, x_0), mask
-    def net_input(self, x_t): return 2 * x_t - 1
+    def encode_state(self, x_t): return 2 * x_t - 1
 
 class CFMPath(FlowPath):
     "CFM: x_0 ~ N(0, 1), x_1 = 2·mask − 1, straight path of end width σ; output: the velocity."
@@ -166,6 +177,9 @@ class CFMPath(FlowPath):
 class SupervisedPath(FlowPath):
     "No path: the network sees the image only and predicts the logits of the mask."
     name, state_input = 'supervised', False
+    def __init__(self, cfg: FlowConfig):
+        if cfg.self_cond: raise ConfigError("self_cond=True with flow 'supervised': one evaluation, no previous step to condition on (use dfm or cfm)")
+        super().__init__(cfg)
     def sample_t(self, n, device=None, generator=None): return torch.ones(n, device=device)   # t = 1: the end of a path
     def x_0(self, shape, generator=None, device=None): return None
     def x_t(self, mask, t, generator=None): return None, mask
@@ -197,7 +211,13 @@ def flow_loss(model, mask: torch.Tensor,           # (B, 1, H, W) {0, 1}
     extras = dict(extras or {})
     if extras_fn is not None:
         with torch.no_grad(): extras.update(extras_fn(path.p_1(path.call(model, x_t, t, image, cond), x_t, t)))
-    o = path.call(model, x_t, t, image, cond, **extras).float()
+    sc = None
+    if cfg.self_cond:                                  # per sample, with probability self_cond_prob: see a first pass's detached p_1
+        use = torch.rand(mask.shape[0], generator=generator, device=mask.device) < cfg.self_cond_prob
+        if cfg.self_cond_prob > 0:
+            with torch.no_grad(): p0 = path.p_1(path.call(model, x_t, t, image, cond, **extras).float(), x_t, t)
+            sc = torch.where(use.view(-1, 1, 1, 1), p0, torch.full_like(p0, 0.5))   # p_1 = ½: the zero channel
+    o = path.call(model, x_t, t, image, cond, self_cond=sc, **extras).float()
     p = path.p_1(o, x_t, t)
     name, main = path.main_loss(o, target)
     dice = soft_dice_loss(p, mask.float()) if cfg.dice_weight else torch.zeros((), device=mask.device)
@@ -214,9 +234,16 @@ class SampleResult:
 
 def _tfull(x, t: float): return torch.full((x.shape[0],), t, device=x.device, dtype=torch.float32)
 
-def _snap(step, t, x, p1, jumped=None):
-    "A trajectory entry; DFM adds `jumped`, the pixels that have jumped at least once before this step (frozen: on the path they equal x_1)."
-    return dict(step=step, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone(), jumped=None if jumped is None else jumped.clone())
+def _snap(step, t, x, p1, jumped=None, self_cond=None):
+    """A trajectory entry; DFM adds `jumped`, the pixels that have jumped at least once before this step (frozen: on the path they equal x_1);
+    `self_cond`: the p_1 estimate this step's network evaluation was given (None: off, or zeros at the first step)."""
+    cp = lambda v: None if v is None else v.detach().clone()
+    return dict(step=step, t=t, x_t=x.detach().clone(), p_1=p1.detach().clone(), jumped=cp(jumped), self_cond=cp(self_cond))
+
+def _evaluator(denoise: Callable, path: FlowPath) -> Callable:
+    "`ev(x_t, t, prev) -> network output`: with self-conditioning `denoise` is also given the previous p_1 estimate `prev` (None at first)."
+    if not path.cfg.self_cond: return lambda x, t, prev: denoise(x, _tfull(x, t))
+    return lambda x, t, prev: denoise(x, _tfull(x, t), self_cond=prev)
 
 def sharpen(p: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     "sigmoid(logit(p) / temperature): the same probabilities at 1, nearer 0/1 below (p = 0, ½, 1 stay)."
@@ -253,19 +280,20 @@ def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler:
         conf = torch.where(fixed, -1.0, (p1 - 0.5).abs()).flatten(1)
         new = torch.zeros_like(conf, dtype=torch.bool).scatter_(1, conf.topk(k, dim=1).indices, True).view(shape)
         return torch.where(new, val, x), fixed | new, new
-    nfe, traj = 0, []
+    nfe, traj, ev, prev = 0, [], _evaluator(denoise, path), None   # prev: the latest p_1 (self-conditioning's input)
     jumped = torch.zeros(shape, dtype=torch.bool, device=x.device) if capture else None   # ever jumped (tracked for trajectories only)
     for i in range(steps):
         t, tn = ts[i], ts[i + 1]
-        p1 = path.p_1(denoise(x, _tfull(x, t))); nfe += 1
-        if i in capture: traj.append(_snap(i, t, x, p1, jumped))
+        p1 = path.p_1(ev(x, t, prev)); nfe += 1
+        if i in capture: traj.append(_snap(i, t, x, p1, jumped, prev if path.cfg.self_cond else None))
         r_jump, r_val = _rand(shape, generator, device), _rand(shape, generator, device)
         if sampler == 'heun' and i < steps - 1:
             prop = step(x, p1, i, r_jump, r_val, fixed)[0]
-            p1 = 0.5 * (p1 + path.p_1(denoise(prop, _tfull(x, tn)))); nfe += 1
+            p1 = 0.5 * (p1 + path.p_1(ev(prop, tn, p1))); nfe += 1
         x, fixed, j = step(x, p1, i, r_jump, r_val, fixed)
+        prev = p1
         if jumped is not None and j is not None: jumped |= j
-    if prob_map == 'final_eval': p1 = path.p_1(denoise(x, _tfull(x, 1.0))); nfe += 1
+    if prob_map == 'final_eval': p1 = path.p_1(ev(x, 1.0, prev)); nfe += 1
     elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
     if steps in capture: traj.append(_snap(steps, 1.0, x, p1, jumped))
     return SampleResult(p1, x, nfe, traj)
@@ -277,21 +305,22 @@ def sample_cfm(denoise: Callable, shape, path: CFMPath, steps: int = 4, sampler:
     if sampler not in ('euler', 'heun', 'midpoint'): raise ConfigError(f"CFM sampler {sampler!r}: expected euler, heun or midpoint")
     ts = time_grid(steps, t_grid)
     x = path.x_0(shape, generator, device)
-    nfe, traj = 0, []
-    def vp(xt, t):                                   # velocity and p_1 at a state
-        tt = _tfull(xt, t); v = denoise(xt, tt).float()
-        return v, path.p_1(v, xt, tt)
+    nfe, traj, ev, prev = 0, [], _evaluator(denoise, path), None   # prev: the latest p_1 (self-conditioning's input)
+    def vp(xt, t, prev):                             # velocity and p_1 at a state
+        v = ev(xt, t, prev).float()
+        return v, path.p_1(v, xt, _tfull(xt, t))
     for i in range(steps):
         t, h = ts[i], ts[i + 1] - ts[i]
-        v, p1 = vp(x, t); nfe += 1
-        if i in capture: traj.append(_snap(i, t, x, p1))
+        v, p1 = vp(x, t, prev); nfe += 1
+        if i in capture: traj.append(_snap(i, t, x, p1, None, prev if path.cfg.self_cond else None))
         if sampler == 'euler': x = x + h * v
         elif sampler == 'heun':
-            v2, p1 = vp(x + h * v, t + h); nfe += 1
+            v2, p1 = vp(x + h * v, t + h, p1); nfe += 1
             x = x + 0.5 * h * (v + v2)
         else:
-            v2, p1 = vp(x + 0.5 * h * v, t + 0.5 * h); nfe += 1
+            v2, p1 = vp(x + 0.5 * h * v, t + 0.5 * h, p1); nfe += 1
             x = x + h * v2
+        prev = p1
     if prob_map == 'final_eval': p1 = ((x + 1) / 2).clamp(0, 1)       # the ODE end point (= an evaluation at t = 1)
     elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
     if steps in capture: traj.append(_snap(steps, 1.0, x, p1))
@@ -350,7 +379,9 @@ def step_diagnostics(denoise: Callable, mask: torch.Tensor, flow: FlowConfig, sc
         if d['step'] < S:                                     # the same t on the training path: p_1 given a correct x_t
             tt = torch.full((B,), float(d['t']), device=m.device)
             xp, _ = path.x_t(m, tt, path_generator)
-            row.update(_err_sums(path.p_1((path_denoise or denoise)(xp, tt), xp, tt), m, 'path_'),
+            pd = path_denoise or denoise                      # self-conditioning: the estimate the sampler gave this step
+            out = pd(xp, tt, self_cond=d['self_cond']) if flow.self_cond else pd(xp, tt)
+            row.update(_err_sums(path.p_1(out, xp, tt), m, 'path_'),
                        path_state_wrong=float((on(xp) != truth).sum()))
         rows.append(row)
     return rows

@@ -72,11 +72,11 @@ class Segmenter:
         return None if f is None else self.model.encode(*f)
 
     def denoiser(self, win: torch.Tensor, cond) -> Callable:
-        "`denoise(x_t, t)`: the network output on windows `win` with condition `cond` (model extras from the previous evaluation's p_1)."
+        "`denoise(x_t, t, self_cond=None)`: the network output on windows `win` with condition `cond` (model extras from the previous evaluation's p_1; `self_cond` from the sampler)."
         path, prev = flow_path(self.flow), {}
-        def den(x_t, t):                                       # extras from the previous evaluation's p_1 (none at the first)
+        def den(x_t, t, self_cond=None):                       # extras from the previous evaluation's p_1 (none at the first)
             extras = self.extras_fn(prev['p_1']) if self.extras_fn is not None and 'p_1' in prev else {}
-            o = path.call(self.model, x_t, t, win, cond, **extras)
+            o = path.call(self.model, x_t, t, win, cond, self_cond=self_cond, **extras)
             if self.extras_fn is not None: prev['p_1'] = path.p_1(o, x_t, t)
             return o
         return den

@@ -254,12 +254,13 @@ class FiLMUNet(nn.Module):
 # %% ../nbs/09_model.ipynb #9f3db822
 class VesselFlowNet(nn.Module):
     "Condition encoder + FiLM UNet; `forward(x_t, t, image, cond=...)`, `encode(feats, emb) -> cond`."
-    def __init__(self, cfg: ModelConfig, state_input: bool = True):
+    def __init__(self, cfg: ModelConfig, state_input: bool = True,
+                 state_channels: int = 1):          # channels of the state input (the path's: 2 with self-conditioning)
         super().__init__()
         self.cfg = c = resolve_model_config(cfg)
         self.state_input = state_input
         self.encoder = ConditionEncoder(PROFILE_DIM, c.embed_dim, c.cond_dim, c.cond_hidden) if c.film_mode != 'off' else None
-        self.unet = FiLMUNet(c, state_input=state_input)
+        self.unet = FiLMUNet(c, in_channels=state_channels + 1 if state_input else 1, state_input=state_input)
         self.register_buffer('opt_steps', torch.zeros((), dtype=torch.long))   # optimisation steps taken (saved)
 
     @property

@@ -150,11 +150,13 @@ def run_config(preset: str = 'cpu', overrides: dict|None = None, **kw) -> RunCon
     cfg = override(override(RunConfig(), RUN_PRESETS[preset]), user)
     if cfg.flow.flow == 'supervised' and not {k.split('.')[-1] for k in user} & {'sample_steps', 'sampler'}:
         cfg = replace(cfg, sampler=replace(cfg.sampler, sampler='euler', sample_steps=1))   # one evaluation: nothing to integrate
+    flow_path(cfg.flow)                                   # refuses a flow/option mix (supervised + self_cond) before anything is made
     return absolute_dataset(cfg)
 
 def build_network(cfg: RunConfig) -> VesselFlowNet:
     "The network of a run: the model config, with a state input unless the flow is supervised."
-    return VesselFlowNet(cfg.model, state_input=flow_path(cfg.flow).state_input)
+    path = flow_path(cfg.flow)
+    return VesselFlowNet(cfg.model, state_input=path.state_input, state_channels=path.state_channels)
 
 # %% ../nbs/12_train.ipynb #f812b21e
 def world_size(t: TrainConfig) -> int:
@@ -711,9 +713,12 @@ def load_model(path: str|Path, expect=None, device='cpu') -> tuple[VesselFlowNet
     ck = read_checkpoint(path)
     cfg = checkpoint_config(ck)
     if expect is not None:
+        esc = expect.flow.self_cond if isinstance(expect, RunConfig) else expect.get('self_cond') if isinstance(expect, dict) else None
         em = expect.model if isinstance(expect, RunConfig) else expect if isinstance(expect, ModelConfig) else \
-             config_from_dict(ModelConfig, {**config_to_dict(cfg.model), **expect})
+             config_from_dict(ModelConfig, {**config_to_dict(cfg.model), **{k: v for k, v in expect.items() if k != 'self_cond'}})
         diff = _model_diff(cfg.model, em)
+        if esc is not None and bool(esc) != cfg.flow.self_cond:          # the state input's channels (flow.self_cond)
+            diff.append(f"self_cond: checkpoint has {cfg.flow.self_cond!r}, expected {bool(esc)!r}")
         if diff: raise CheckpointError(f"{path}: model config does not match: " + '; '.join(diff))
     net = build_network(cfg)
     sd = {k[len('net.'):]: v for k, v in ck['state_dict'].items() if k.startswith('net.')}

@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--db', default=None); x.set_defaults(fn=_profiles_stats)
 
     x = sub.add_parser('train', help='train one run (a run preset plus -p overrides)')
-    x.add_argument('--preset', default='cpu', help='smoke | cpu | gpu')
+    x.add_argument('--preset', default='cpu', help='smoke | demo | cpu | gpu (train.RUN_PRESETS)')
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='any RunConfig field')
     x.add_argument('--out', default=None, help='run folder (default: runs_dir/<stamp>_cli-train_<name>); must be new or empty')
     x.add_argument('--force', action='store_true', help='reuse a non-empty --out folder, removing the previous run files first')

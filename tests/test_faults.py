@@ -532,7 +532,7 @@ def test_run_of_an_interrupted_template_is_marked_interrupted(workbench, tmp_pat
 
 
 def test_sigint_to_the_runner_marks_the_run_interrupted(workbench, tmp_path):
-    t = _template(tmp_path / 'sleepy.ipynb', 'import time\nfor _ in range(600): time.sleep(0.1)')
+    t = _template(tmp_path / 'sleepy.ipynb', 'import time\nfor _ in range(6000): time.sleep(0.1)')   # 10 min: SIGINT ends it long before, even on a loaded machine
     p = subprocess.Popen(CLI + ['run', str(t), '--quiet'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         t0 = time.time(); runs = workbench / 'cache' / 'runs'

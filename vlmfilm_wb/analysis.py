@@ -145,16 +145,15 @@ def hierarchical_bootstrap(a, b,                      # (seeds, images) metric a
     A, B = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
     if A.shape[1] != B.shape[1]: raise ConfigError(f"arms cover different images: {A.shape[1]} vs {B.shape[1]}")
     nA, nB, nI = A.shape[0], B.shape[0], A.shape[1]
-    A, B = _spread_runs(A), _spread_runs(B)          # resampled n runs vary by (n-1)/n too little: undo it first
+    As, Bs = _spread_runs(A), _spread_runs(B)        # resampled n runs vary by (n-1)/n too little: undo it first
     rng = np.random.default_rng(seed)
     sa, sb, im = rng.integers(0, nA, (n_boot, nA)), rng.integers(0, nB, (n_boot, nB)), rng.integers(0, nI, (n_boot, nI))
     # mean over (drawn seeds × drawn images) = mean over drawn images of the drawn seeds' mean per image
-    ma = np.take_along_axis(A[sa].mean(1), im, 1).mean(1)
-    mb = np.take_along_axis(B[sb].mean(1), im, 1).mean(1)
+    ma = np.take_along_axis(As[sa].mean(1), im, 1).mean(1)
+    mb = np.take_along_axis(Bs[sb].mean(1), im, 1).mean(1)
     d = ma - mb
     lo, hi = (float(np.quantile(d, q)) for q in (alpha / 2, 1 - alpha / 2))
     spread = lambda X: float(X.mean(1).std(ddof=1)) if X.shape[0] > 1 else float('nan')
-    A, B = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))   # the runs as measured
     return dict(diff=float(A.mean() - B.mean()), lo=lo, hi=hi, verdict=verdict(lo, hi, higher_is_better),
                 seeds_a=nA, seeds_b=nB, n_images=nI, seed_spread_a=spread(A), seed_spread_b=spread(B))
 
@@ -223,9 +222,9 @@ def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dic
     pooled, first, arm_defs = {}, None, {}
     for d in run_dirs:
         full = _run_params(d)
-        p = {k: v for k, v in full.items() if k not in ('seeds', 'run_dir', 'arms', 'comparisons')}
-        if first is None: first = (d, full)
-        for k in sorted(set(p) | set(first[1]) - {'seeds', 'run_dir', 'arms', 'comparisons'}):
+        p = {k: v for k, v in full.items() if k not in ('seeds', 'run_dir', 'arms', 'comparisons')}   # what must agree
+        if first is None: first = (d, p, full)
+        for k in sorted(set(p) | set(first[1])):
             if p.get(k) != first[1].get(k):
                 raise ConfigError(f"{d}: parameter {k} is {p.get(k)!r}, but {first[0]} has {first[1].get(k)!r} (only seeds and arms may differ)")
         for arm, o in (full.get('arms') or {}).items():     # an arm's label means one configuration in every run
@@ -235,7 +234,7 @@ def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dic
             for s, rows in by_seed.items():
                 if s in pooled.get(arm, {}): raise ConfigError(f"{d}: arm {arm!r} seed {s} is in two of the runs")
                 pooled.setdefault(arm, {})[s] = rows
-    return pooled, (first[1] if first else {})
+    return pooled, (first[2] if first else {})
 
 # %% ../nbs/16_analysis.ipynb #2b1faa31
 def checkpoint_film_sensitivity(ckpt, split: str = 'test', dataset: str|None = None, limit: int|None = None,

@@ -92,3 +92,20 @@ def test_cross_dataset_template_in_and_out_of_domain(workbench):
     m2 = json.loads((run2 / 'metrics.json').read_text())
     assert m2['table'][0]['dice'] == ind['dice']            # the same checkpoint, the same in-domain evaluation
     assert m2['table'][1]['input_scale'] == 1.0 and m2['train'] is None   # auto: 300² frames for a 300²-trained model
+
+
+def test_two_stage_template_with_second_stage_film_stages(workbench):
+    # the shipped grid (xca_two_stage_cpu.yaml) gives film_stages [0, 1, 2, 3] in `overrides` for the second stage; the
+    # first pass trained in the run must still be FiLM off (it used to inherit the stages: film_mode 'off' with stages
+    # is a ConfigError, so the grid failed before training anything)
+    from vlmfilm_wb.train import read_checkpoint, checkpoint_config
+    r = _run(['run', 'two_stage', '-p', 'seeds', '[0]', '-p', 'eval_limit', '2', '-p', 'overrides',
+              '{"threads": 1, "film_stages": [0, 1, 2, 3]}', '--quiet'])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run = Path(r.stdout.split('run folder: ')[1].splitlines()[0])
+    model = lambda p: checkpoint_config(read_checkpoint(p)).model
+    first, second = model(run / 'first_pass.ckpt'), model(run / 'models' / 'overlay-on_s0' / 'model.ckpt')
+    assert (first.film_mode, list(first.film_stages)) == ('off', [])
+    assert (second.film_mode, list(second.film_stages)) == ('on', [0, 1, 2, 3])
+    m = json.loads((run / 'metrics.json').read_text())
+    assert m['status'] == 'ok' and [a['arm'] for a in m['arms']] == ['first pass alone', 'overlay on', 'overlay shuffle']

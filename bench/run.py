@@ -209,21 +209,10 @@ def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochast
 
 
 def _plot_frontier(df, path, title=''):
-    """Dice against Betti-0 error, one point per sampler setting: colour = jump rule, marker = samples K, area ~ NFE, label = steps
-    (with a 'c' for confidence-ordered jumps)."""
+    """Dice against Betti-0 error, one point per sampler setting (`viz.plot_frontier`), saved as PNG."""
     import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    from vlmfilm_wb.viz import save_figure
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    colours, markers = dict(stochastic='C0', argmax='C3'), ['o', 's', '^', 'D', 'v']
-    ks = sorted(df['samples'].unique())
-    for (j, k), g in df.groupby(['jump', 'samples']):
-        ax.scatter(g['betti0_error'], g['dice'], s=30 * g['nfe'] ** 0.8, c=colours.get(j, 'C2'), marker=markers[ks.index(k) % len(markers)],
-                   alpha=0.6, edgecolors='k', linewidths=0.5, label=f'{j}, K={k}')
-        for _, r in g.iterrows(): ax.annotate(f"{r['steps']}{'c' if r.get('order') == 'confidence' else ''}", (r['betti0_error'], r['dice']), fontsize=7, ha='center', va='center')
-    ax.set(xlabel='Betti-0 error (components, mean per image)', ylabel='Dice (mean per image)', title=f'sampler frontier: {title}\n(label: steps, c = confidence order; marker area ~ NFE per window)')
-    ax.legend(fontsize=7, markerscale=0.5); fig.tight_layout()
-    save_figure(fig, path)
+    from vlmfilm_wb.viz import plot_frontier, save_figure
+    save_figure(plot_frontier(df, title), path)
 
 
 CASES = dict(train=case_train, sample=case_sample, store=case_store, qwen=case_qwen, quality=case_quality, frontier=case_frontier)

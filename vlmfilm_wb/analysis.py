@@ -46,17 +46,19 @@ def trajectory_stats(trajectory: list[dict], gt: np.ndarray, threshold: float = 
 
 # %% ../nbs/16_analysis.ipynb #959aa9a5
 def sampler_curve(seg, ds, steps: Sequence[int] = (1, 2, 4, 8), samplers: Sequence[str] = ('euler', 'heun'),
-                  n_images: int|None = None, progress: bool = False) -> list[dict]:
-    "Mean Dice/clDice on the first `n_images` of `ds` for each sampler × steps × probability map (one sampling run each)."
+                  n_images: int|None = None, progress: bool = False, jumps: Sequence[str]|None = None) -> list[dict]:
+    """Mean Dice/clDice/Betti-0 error on the first `n_images` of `ds` for each sampler × steps × DFM jump rule × probability
+    map (one sampling run each; `jumps` None: the checkpoint's rule only; other flows have none)."""
     from tqdm.auto import tqdm
     from vlmfilm_wb.flow import SamplerConfig
     from vlmfilm_wb.infer import predict_and_score
     n = len(ds) if n_images is None else min(n_images, len(ds))
     base, rows = seg.sampler, []
-    jobs = [(smp, s) for smp in samplers for s in steps]
+    jumps = [base.jump] if jumps is None or seg.flow.flow != 'dfm' else list(jumps)
+    jobs = [(smp, s, j) for smp in samplers for s in steps for j in jumps]
     try:
-        for smp, s in tqdm(jobs, desc='sampler curve', disable=not progress):
-            seg.sampler = replace(base, sampler=smp, sample_steps=int(s), prob_map='final_eval')
+        for smp, s, j in tqdm(jobs, desc='sampler curve', disable=not progress):
+            seg.sampler = replace(base, sampler=smp, sample_steps=int(s), prob_map='final_eval', jump=j)
             per = {'last_p1': [], 'final_eval': []}
             nfe = None
             for i in range(n):
@@ -66,7 +68,7 @@ def sampler_curve(seg, ds, steps: Sequence[int] = (1, 2, 4, 8), samplers: Sequen
                 per['last_p1'].append(image_metrics(r['trajectory'][0]['p_1'] > seg.infer.threshold, ds.raw(i)[1]))
             for pm, ms in per.items():
                 is_cfm = seg.flow.flow == 'cfm'
-                rows.append(dict(sampler=smp, steps=int(s), prob_map=pm,
+                rows.append(dict(sampler=smp, steps=int(s), jump=j, prob_map=pm,
                                  nfe=nfe - (1 if (pm == 'last_p1' and not is_cfm) else 0),
                                  dice=float(np.mean([m['dice'] for m in ms])), cldice=float(np.mean([m['cldice'] for m in ms])),
                                  betti0_error=float(np.mean([m['betti0_error'] for m in ms])),

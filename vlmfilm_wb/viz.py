@@ -24,8 +24,8 @@ from .profiles import FOCUS_KEYS
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'save_figure', 'overlay', 'plot_training_curves', 'plot_predictions', 'plot_trajectory', 'plot_film_heatmaps',
-           'Explorer']
+__all__ = ['log', 'FRONTIER_KEYS', 'save_figure', 'overlay', 'plot_training_curves', 'plot_predictions', 'plot_trajectory',
+           'plot_film_heatmaps', 'plot_frontier', 'Explorer']
 
 # %% ../nbs/15_viz.ipynb #d94a16ab
 def save_figure(fig, path: str|Path, dpi: int = 110) -> Path:
@@ -108,6 +108,30 @@ def plot_film_heatmaps(params: dict, names: list[str]|None = None):
             if j == 0: a.set_ylabel('image', fontsize=8)
             fig.colorbar(im, ax=a, fraction=0.046)
     fig.tight_layout()
+    return fig
+
+# %% ../nbs/15_viz.ipynb #57995f0c
+FRONTIER_KEYS = ('sampler', 'prob_map', 'jump', 'order', 'samples')
+
+def plot_frontier(rows, title: str = ''):
+    "Dice against Betti-0 error, one point per sampler setting: a colour/marker per series, area ~ NFE, label = steps ('c': confidence order)."
+    import pandas as pd
+    df = pd.DataFrame(list(rows) if not isinstance(rows, pd.DataFrame) else rows)
+    missing = {'dice', 'betti0_error', 'nfe', 'steps'} - set(df.columns)
+    if missing: raise ConfigError(f"plot_frontier: rows lack {sorted(missing)}")
+    keys = [k for k in FRONTIER_KEYS if k in df.columns and df[k].nunique() > 1] or [k for k in FRONTIER_KEYS if k in df.columns][:1]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    markers = ['o', 's', '^', 'D', 'v', 'P', 'X']
+    for n, (key, g) in enumerate(df.groupby(keys, sort=False) if keys else [((), df)]):
+        key = key if isinstance(key, tuple) else (key,)
+        lab = ', '.join(f"K={v}" if k == 'samples' else str(v) for k, v in zip(keys, key)) or 'settings'
+        ax.scatter(g['betti0_error'], g['dice'], s=30 * g['nfe'].astype(float) ** 0.8, c=f'C{n % 10}', marker=markers[n % len(markers)],
+                   alpha=0.6, edgecolors='k', linewidths=0.5, label=lab)
+        for _, r in g.iterrows():
+            ax.annotate(f"{r['steps']}{'c' if r.get('order') == 'confidence' else ''}", (r['betti0_error'], r['dice']), fontsize=7, ha='center', va='center')
+    ax.set(xlabel='Betti-0 error (components, mean per image)', ylabel='Dice (mean per image)',
+           title=f'sampler frontier{": " + title if title else ""}\n(label: steps, c = confidence order; marker area ~ NFE per window)')
+    ax.legend(fontsize=7, markerscale=0.5); fig.tight_layout()
     return fig
 
 # %% ../nbs/15_viz.ipynb #f3c7ce55

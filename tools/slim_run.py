@@ -1,13 +1,14 @@
 #!/usr/bin/env python
-"""Copy the results of an ablate_stages run folder without its checkpoints (params, metrics, per-arm train summaries,
-evaluation summaries and per-image CSVs), e.g. to keep them in git when the machine's cache does not survive:
+"""Copy the results of a run folder (ablate_stages, two_stage, cross_dataset) without its checkpoints (params, metrics,
+tables, per-arm train summaries, evaluation summaries and per-image CSVs), e.g. to keep them in git when the machine's cache does not survive:
     python tools/slim_run.py RUN_DIR results/NAME
 `vlmfilm-wb compare` reads slim folders like full ones."""
 import shutil, sys
 from pathlib import Path
 
-KEEP = ('params.json', 'metrics.json', 'comparisons.csv', 'ablation_table.csv',
-        'models/*/train_summary.json', 'models/*/eval_*/summary.json', 'models/*/eval_*/per_image.csv')
+KEEP = ('params.json', 'metrics.json', 'comparisons.csv', 'ablation_table.csv', 'cross_table.csv',
+        'eval_*/summary.json', 'eval_*/per_image.csv', 'model/train_summary.json', 'model/eval_*/summary.json',
+        'model/eval_*/per_image.csv', 'models/*/train_summary.json', 'models/*/eval_*/summary.json', 'models/*/eval_*/per_image.csv')
 
 def slim(run: Path, dest: Path) -> int:
     if not (run/'params.json').is_file(): sys.exit(f"{run}: not a run folder (no params.json)")

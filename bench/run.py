@@ -163,8 +163,9 @@ def case_quality(checkpoint, split='test', steps=(1, 2, 4, 8, 16), samplers=('eu
 
 
 def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochastic', 'argmax'), samples=(1, 4), limit=None, out_dir='',
-                  orders=('random',)):
-    """The sampler frontier of a checkpoint (issue 14): for every steps x jump rule x jump order x samples K, Dice, clDice, Betti-0 error,
+                  orders=('random',), t_grids=(None,), temperatures=(None,)):
+    """The sampler frontier of a checkpoint (issue 14): for every steps x jump rule x jump order x time grid x temperature
+    x samples K (a None time grid or temperature: the checkpoint's), Dice, clDice, Betti-0 error,
     NFE per window and ECE (mean over the first `limit` images of a split, CIs for Dice and Betti-0); writes frontier.csv,
     frontier.md and frontier.png (Dice against Betti-0 error, marker area ~ NFE) into `out_dir`."""
     import itertools, dataclasses
@@ -176,18 +177,21 @@ def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochast
     seg, cfg, info = segmenter_from_checkpoint(checkpoint)
     ds = VesselImages(resolve_dataset(cfg.data.dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
     base, rows, t = seg.sampler, [], time.perf_counter()
-    for s, j, o, k in itertools.product(steps, jumps, orders, samples):
+    for s, j, o, g, tau, k in itertools.product(steps, jumps, orders, t_grids, temperatures, samples):
+        g, tau = g or base.t_grid, tau or base.temperature
+        if j == 'argmax' and tau != (temperatures[0] or base.temperature): continue   # argmax jumps have no temperature
         if cfg.flow.flow != 'dfm' and (j != base.jump or o != base.order): continue   # jump rules and orders are DFM's
-        if s == 1 and o != orders[0]: continue                               # one step fixes every pixel at once: no order
+        if s == 1 and (o != orders[0] or g != (t_grids[0] or base.t_grid) or tau != (temperatures[0] or base.temperature)):
+            continue                                 # one step fixes every pixel at once and returns its p_1: no order, grid or temperature
         if cfg.flow.flow == 'supervised' and (s != 1 or k != 1): continue      # one deterministic evaluation
-        seg.sampler = dataclasses.replace(base, sample_steps=int(s), jump=j, order=o, samples=int(k))
+        seg.sampler = dataclasses.replace(base, sample_steps=int(s), jump=j, order=o, t_grid=g, temperature=float(tau), samples=int(k))
         per, t1 = [], time.perf_counter()
         for r in predict_split(seg, ds, limit=limit):
             m = dict(r['metrics'])
             if 'ece' not in m: m['ece'] = calibration_error(r['prob'], ds.raw(r['index'])[1])   # K = 1: of the one sample's map
             per.append(m); nfe = r['nfe_per_window']
         sm = summarise(per, keys=['dice', 'cldice', 'betti0_error', 'ece'] + (['uncertainty_error_corr'] if k > 1 else []))
-        row = dict(steps=int(s), jump=j, order=o, samples=int(k), nfe=nfe, dice=sm['dice']['mean'], dice_lo=sm['dice']['lo'], dice_hi=sm['dice']['hi'],
+        row = dict(steps=int(s), jump=j, order=o, t_grid=g, temperature=float(tau), samples=int(k), nfe=nfe, dice=sm['dice']['mean'], dice_lo=sm['dice']['lo'], dice_hi=sm['dice']['hi'],
                    cldice=sm['cldice']['mean'], betti0_error=sm['betti0_error']['mean'], betti0_lo=sm['betti0_error']['lo'],
                    betti0_hi=sm['betti0_error']['hi'], ece=sm['ece']['mean'],
                    uncertainty_error_corr=sm['uncertainty_error_corr']['mean'] if k > 1 else float('nan'),
@@ -198,7 +202,7 @@ def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochast
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
     df.to_csv(out/'frontier.csv', index=False)
-    cols = ['steps', 'jump', 'order', 'samples', 'nfe', 'dice', 'cldice', 'betti0_error', 'ece', 'uncertainty_error_corr', 'n_images']
+    cols = ['steps', 'jump', 'order', 't_grid', 'temperature', 'samples', 'nfe', 'dice', 'cldice', 'betti0_error', 'ece', 'uncertainty_error_corr', 'n_images']
     cell = lambda v: f'{v:.4f}' if isinstance(v, float) else str(v)
     (out/'frontier.md').write_text(f"checkpoint `{checkpoint}`, {cfg.data.dataset} {split}, {len(per)} images\n\n"
                                    + '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
@@ -248,6 +252,8 @@ def main():
     ap.add_argument('--frontier-steps', nargs='*', type=int, default=[1, 2, 4, 8])
     ap.add_argument('--frontier-jumps', nargs='*', default=['stochastic', 'argmax'])
     ap.add_argument('--frontier-orders', nargs='*', default=['random'], help='DFM jump orders: random, confidence')
+    ap.add_argument('--frontier-t-grids', nargs='*', default=[None], help='sampler time grids: uniform, cosine, late, early')
+    ap.add_argument('--frontier-temperatures', nargs='*', type=float, default=[None], help='stochastic-jump temperatures (< 1 sharpens)')
     ap.add_argument('--frontier-samples', nargs='*', type=int, default=[1, 4], help='samples K per window (ensembles)')
     ap.add_argument('--frontier-dir', default='', help='folder of frontier.csv/.md/.png (default cache/bench/frontier_<dataset>_<split>_<stamp>)')
     ap.add_argument('--quick', action='store_true', help='fewer steps and step counts (a quick look, not for BENCHMARKS.md)')
@@ -324,9 +330,9 @@ def main():
                     f"{row['nfe']} NFE/window, clDice {row['cldice']:.4f}, Betti-0 err {row['betti0_error']:.2f}")
     if 'frontier' in a.only and a.checkpoint:
         r = run_case('frontier', checkpoint=a.checkpoint, split=a.frontier_split, steps=a.frontier_steps, jumps=a.frontier_jumps,
-                     orders=a.frontier_orders, samples=a.frontier_samples, limit=a.limit, out_dir=a.frontier_dir)
+                     orders=a.frontier_orders, t_grids=a.frontier_t_grids, temperatures=a.frontier_temperatures, samples=a.frontier_samples, limit=a.limit, out_dir=a.frontier_dir)
         for row in r.get('rows', []):
-            add('frontier', f"{Path(r['dataset']).name} {r['split']} {row['steps']} steps, {row['jump']}, {row['order']} order, K={row['samples']} ({row['n_images']} images)",
+            add('frontier', f"{Path(r['dataset']).name} {r['split']} {row['steps']} steps, {row['jump']}, {row['order']} order, {row['t_grid']} grid, T={row['temperature']:g}, K={row['samples']} ({row['n_images']} images)",
                 f"{row['dice']:.4f}", 'Dice', f"{row['nfe']} NFE/window, clDice {row['cldice']:.4f}, Betti-0 err {row['betti0_error']:.2f}, ECE {row['ece']:.4f}")
         if 'out_dir' in r: notes.append(f"frontier table and figure: {r['out_dir']}/frontier.md, frontier.png"); print(notes[-1])
         elif 'error' in r: raise SystemExit(f"frontier failed: {r['error']}")

@@ -111,7 +111,7 @@ def plot_film_heatmaps(params: dict, names: list[str]|None = None):
     return fig
 
 # %% ../nbs/15_viz.ipynb #57995f0c
-FRONTIER_KEYS = ('sampler', 'prob_map', 'jump', 'order', 'samples')
+FRONTIER_KEYS = ('sampler', 'prob_map', 'jump', 'order', 't_grid', 'temperature', 'samples')
 
 def plot_frontier(rows, title: str = ''):
     "Dice against Betti-0 error, one point per sampler setting: a colour/marker per series, area ~ NFE, label = steps ('c': confidence order)."

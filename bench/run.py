@@ -168,30 +168,31 @@ def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochast
     x samples K (a None time grid or temperature: the checkpoint's), Dice, clDice, Betti-0 error,
     NFE per window and ECE (mean over the first `limit` images of a split, CIs for Dice and Betti-0); writes frontier.csv,
     frontier.md and frontier.png (Dice against Betti-0 error, marker area ~ NFE) into `out_dir`."""
-    import itertools, dataclasses
+    import itertools, dataclasses, matplotlib
     import numpy as np, pandas as pd
     from vlmfilm_wb.train import segmenter_from_checkpoint
     from vlmfilm_wb.data import VesselImages, resolve_dataset, format_table
     from vlmfilm_wb.infer import predict_split
     from vlmfilm_wb.metrics import summarise, calibration_error
+    from vlmfilm_wb.viz import plot_frontier, save_figure
     seg, cfg, info = segmenter_from_checkpoint(checkpoint)
     ds = VesselImages(resolve_dataset(cfg.data.dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
     base, rows, t = seg.sampler, [], time.perf_counter()
+    t_grids = [g or base.t_grid for g in t_grids]                             # None: the checkpoint's
+    temperatures = [float(tau or base.temperature) for tau in temperatures]
     for s, j, o, g, tau, k in itertools.product(steps, jumps, orders, t_grids, temperatures, samples):
-        g, tau = g or base.t_grid, tau or base.temperature
-        if j == 'argmax' and tau != (temperatures[0] or base.temperature): continue   # argmax jumps have no temperature
-        if cfg.flow.flow != 'dfm' and (j != base.jump or o != base.order): continue   # jump rules and orders are DFM's
-        if s == 1 and (o != orders[0] or g != (t_grids[0] or base.t_grid) or tau != (temperatures[0] or base.temperature)):
-            continue                                 # one step fixes every pixel at once and returns its p_1: no order, grid or temperature
+        if j == 'argmax' and tau != temperatures[0]: continue                # argmax jumps have no temperature
+        if cfg.flow.flow != 'dfm' and (j != base.jump or o != base.order or tau != base.temperature): continue   # DFM's options
+        if s == 1 and (o, g, tau) != (orders[0], t_grids[0], temperatures[0]): continue   # one step returns its one p_1: no order, grid or temperature
         if cfg.flow.flow == 'supervised' and (s != 1 or k != 1): continue      # one deterministic evaluation
-        seg.sampler = dataclasses.replace(base, sample_steps=int(s), jump=j, order=o, t_grid=g, temperature=float(tau), samples=int(k))
+        seg.sampler = dataclasses.replace(base, sample_steps=int(s), jump=j, order=o, t_grid=g, temperature=tau, samples=int(k))
         per, t1 = [], time.perf_counter()
         for r in predict_split(seg, ds, limit=limit):
             m = dict(r['metrics'])
             if 'ece' not in m: m['ece'] = calibration_error(r['prob'], ds.raw(r['index'])[1])   # K = 1: of the one sample's map
             per.append(m); nfe = r['nfe_per_window']
         sm = summarise(per, keys=['dice', 'cldice', 'betti0_error', 'ece'] + (['uncertainty_error_corr'] if k > 1 else []))
-        row = dict(steps=int(s), jump=j, order=o, t_grid=g, temperature=float(tau), samples=int(k), nfe=nfe, dice=sm['dice']['mean'], dice_lo=sm['dice']['lo'], dice_hi=sm['dice']['hi'],
+        row = dict(steps=int(s), jump=j, order=o, t_grid=g, temperature=tau, samples=int(k), nfe=nfe, dice=sm['dice']['mean'], dice_lo=sm['dice']['lo'], dice_hi=sm['dice']['hi'],
                    cldice=sm['cldice']['mean'], betti0_error=sm['betti0_error']['mean'], betti0_lo=sm['betti0_error']['lo'],
                    betti0_hi=sm['betti0_error']['hi'], ece=sm['ece']['mean'],
                    uncertainty_error_corr=sm['uncertainty_error_corr']['mean'] if k > 1 else float('nan'),
@@ -208,15 +209,9 @@ def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochast
                                    + '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
                                                 + ['| ' + ' | '.join(cell(r[c]) for c in cols) + ' |' for r in rows]) + '\n')
     print(format_table(df[cols].round(4).to_dict('records')), file=sys.stderr)
-    _plot_frontier(df, out/'frontier.png', f"{Path(str(cfg.data.dataset)).name} {split} ({len(per)} images)")
+    matplotlib.use('Agg')
+    save_figure(plot_frontier(df, f"{Path(str(cfg.data.dataset)).name} {split} ({len(per)} images)"), out/'frontier.png')
     return dict(rows=rows, seconds=time.perf_counter() - t, dataset=str(cfg.data.dataset), split=split, out_dir=str(out), **_peak())
-
-
-def _plot_frontier(df, path, title=''):
-    """Dice against Betti-0 error, one point per sampler setting (`viz.plot_frontier`), saved as PNG."""
-    import matplotlib; matplotlib.use('Agg')
-    from vlmfilm_wb.viz import plot_frontier, save_figure
-    save_figure(plot_frontier(df, title), path)
 
 
 CASES = dict(train=case_train, sample=case_sample, store=case_store, qwen=case_qwen, quality=case_quality, frontier=case_frontier)

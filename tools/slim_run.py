@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Copy the results of a run folder (ablate_stages, two_stage, cross_dataset) without its checkpoints (params, metrics,
-tables, per-arm train summaries, evaluation summaries and per-image CSVs), e.g. to keep them in git when the machine's cache does not survive:
+tables, per-arm train summaries, evaluation summaries and per-image CSVs), e.g. to keep them in git when the
+machine's cache does not survive:
     python tools/slim_run.py RUN_DIR results/NAME
 `vlmfilm-wb compare` reads slim folders like full ones."""
 import shutil, sys

@@ -128,7 +128,7 @@ RUN_PRESETS: dict[str, dict] = {
     # seconds on a CPU: tests, notebook smoke runs
     'smoke': dict(preset='tiny', patch_size=64, batch_size=2, max_steps=4, val_every=4, val_limit=2, window=128,
                   sw_batch_size=9, sample_steps=2, log_every=1, **{'train.warmup_steps': 1}, cond_dim=32, cond_hidden=32, film_hidden=16),
-    # the README's main job: 800 steps in ~280 s on an idle 2-core CPU, synthetic_xca test Dice ~0.69 (smaller patches,
+    # the README's main job: 800 steps in 280-325 s on an idle 2-core CPU, synthetic_xca test Dice ~0.69 (smaller patches,
     # larger batch, a higher lr and training times favouring small t, tuned on that machine; issue 18)
     'demo': dict(preset='small', patch_size=128, batch_size=8, max_steps=800, val_every=800, lr=3e-3, t_power=4.0),
     # ~25 minutes on a 2-core CPU

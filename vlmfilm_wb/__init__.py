@@ -17,6 +17,7 @@ Modules:
 - `vlmfilm_wb.metrics`: Overlap scores, clDice, Betti-number errors, pooled scores and bootstrap confidence intervals for binary vessel masks.
 - `vlmfilm_wb.model`: The FiLM UNet: time-conditioned residual blocks, FiLM heads on chosen decoder stages, named presets, and a gamma/beta recorder.
 - `vlmfilm_wb.predict`: Segment frames that have no masks — folders, globs, PNG/JPEG/TIFF and DICOM (multi-frame XA cine) — with the evaluation Segmenter.
+- `vlmfilm_wb.prior`: Training-time priors for refinement flows: the ground truth corrupted the way predictions are wrong.
 - `vlmfilm_wb.profiles`: The image profile a VLM is asked for: schema, a parser that never raises, the feature vector, and the profiler interface.
 - `vlmfilm_wb.qwen`: The Qwen2.5-VL profiler backend: lazy loading, pinned greedy batched generation, four feature modes, and a tiny random checkpoint for tests.
 - `vlmfilm_wb.runs`: Experiments as one command: run folders, papermill execution of templates, sweeps, and one table of every run.

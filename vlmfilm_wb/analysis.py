@@ -27,7 +27,7 @@ from .metrics import image_metrics, summarise, paired_comparison, bootstrap_ci, 
 # %% auto #0
 __all__ = ['TABLE_METRICS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps', 'ablation_table',
            'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons',
-           'ablation_per_image', 'pool_runs', 'checkpoint_film_sensitivity']
+           'ablation_per_image', 'pool_runs', 'arm_dir', 'resolve_arm', 'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -237,6 +237,23 @@ def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dic
                 if s in pooled.get(arm, {}): raise ConfigError(f"{d}: arm {arm!r} seed {s} is in two of the runs")
                 pooled.setdefault(arm, {})[s] = rows
     return pooled, (first[2] if first else {})
+
+# %% ../nbs/16_analysis.ipynb #1a69c307
+def arm_dir(models, label: str, seed: int) -> Path:
+    "The folder of arm `label`'s seed-`seed` model in a grid run: `models/<slug>_s<seed>`."
+    from vlmfilm_wb.runs import _slug
+    return Path(models)/f"{_slug(label)}_s{int(seed)}"
+
+def resolve_arm(overrides: dict, models, seed: int, labels: Sequence[str], label: str) -> tuple[dict, str|None]:
+    "(overrides with `prior: '@ARM'` replaced by ARM's checkpoint of this seed, ARM or None); ARM must be an earlier arm."
+    o, ref = dict(overrides), None
+    p = o.get('prior', o.get('flow.prior'))
+    if isinstance(p, str) and p.startswith('@'):
+        ref = p[1:]; labels = list(labels)
+        if ref not in labels: raise ConfigError(f"arm {label!r}: prior {p!r} names no arm; arms: {labels}")
+        if labels.index(ref) >= labels.index(label): raise ConfigError(f"arm {label!r}: prior {p!r} must be an earlier arm (arms train in order)")
+        o['flow.prior' if 'flow.prior' in o else 'prior'] = str(arm_dir(models, ref, seed)/'model.ckpt')
+    return o, ref
 
 # %% ../nbs/16_analysis.ipynb #2b1faa31
 def checkpoint_film_sensitivity(ckpt, split: str = 'test', dataset: str|None = None, limit: int|None = None,

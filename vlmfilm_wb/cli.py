@@ -128,7 +128,7 @@ def _eval(a):
     s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
                  infer={k: v for k, v in dict(fov=True if a.fov else None, input_scale=a.input_scale).items() if v is not None} or None,
                  save_png=not a.no_png, progress=not a.quiet, junction_source=a.junction_source, limit=a.limit,
-                 first_pass=a.first_pass)
+                 first_pass=a.first_pass, prior=a.prior)
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
 
 def _templates() -> list[str]:
@@ -297,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--junction-source', default=None, help="pred: evaluate a source='gt' gated model with predicted junctions")
     x.add_argument('--limit', type=int, default=None, help='first N images only')
     x.add_argument('--first-pass', default=None, metavar='CKPT', help="two-stage model: its first-pass checkpoint, if moved (same SHA-256 required)")
+    x.add_argument('--prior', default=None, metavar='CKPT', help="refinement flow: its prior checkpoint, if moved (same SHA-256 required)")
     x.add_argument('--db', default=None); x.add_argument('--no-png', action='store_true')
     x.add_argument('--fov', action='store_true', help='zero predictions outside the detected exposed field (borders, shutters)')
     x.add_argument('--input-scale', type=float, default=None, help='resize images by this factor before predicting (probability map resized back)')

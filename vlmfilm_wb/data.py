@@ -19,7 +19,7 @@ binary, `{0, 1}` or `{0, 255}`; anything else ambiguous is refused naming the fi
 
 # %% ../nbs/01_data.ipynb #26e6abaa
 from __future__ import annotations
-import csv, io, logging, math, os, shutil, tempfile, urllib.request, urllib.error
+import copy, csv, io, logging, math, os, shutil, tempfile, urllib.request, urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -267,7 +267,8 @@ class PatchDataset(torch.utils.data.Dataset):
     "Seeded training patches from a `VesselImages`: item = dict(image (1,P,P), mask (1,P,P), name, index, center)."
     def __init__(self, images: VesselImages, n_samples: int, patch_size: int = 256, pos_fraction: float = 0.5,
                  flip: bool = True, rot90: bool = True, rotate_deg: float = 10.0, seed: int = 0, stream: int = 0,
-                 scale_aug: tuple[float, float]|None = None, field_aug: float = 0.0):
+                 scale_aug: tuple[float, float]|None = None, field_aug: float = 0.0,
+                 priors: list[np.ndarray]|None = None):      # per image a prior probability map (H, W), cropped with each patch (item 'prior')
         if not 0 <= pos_fraction <= 1: raise DataError(f"pos_fraction={pos_fraction} must lie in [0, 1]")
         if not 0 <= field_aug <= 1: raise ConfigError(f"field_aug {field_aug}: expected a probability in [0, 1] (e.g. 0.5) or 0 (off)")
         self.field_aug = float(field_aug)
@@ -279,6 +280,13 @@ class PatchDataset(torch.utils.data.Dataset):
         self.stream = int(stream)          # one stream per DDP rank (0: the single-process stream)
         self.epoch = 0
         self._vessel_idx = [np.flatnonzero(m) for m in images.masks]
+        if priors is not None:
+            if len(priors) != len(images): raise DataError(f"{len(priors)} priors for the {len(images)} images of {images.split}")
+            bad = [images.names[k] for k, (p, m) in enumerate(zip(priors, images.masks)) if np.shape(p) != m.shape]
+            if bad: raise DataError(f"priors of {bad[:3]} do not have their image's shape")
+            if self.field_aug > 0: raise ConfigError("field_aug > 0 with a checkpoint prior: the prior was computed on the image "
+                                                     "without the field; use flow.prior_train 'degraded' or field_aug 0")
+        self.priors = priors
 
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
     def __len__(self): return self.n
@@ -301,10 +309,15 @@ class PatchDataset(torch.utils.data.Dataset):
         # keep the patch inside the image where it fits (crops near the border are not over-represented by padding)
         if H >= c: cy = min(max(cy, c // 2), H - (c - c // 2))
         if W >= c: cx = min(max(cx, c // 2), W - (c - c // 2))
+        twin = copy.deepcopy(rng) if self.priors is not None else None    # the prior's crop: the same draws, so the same geometry
         pi, pm = augment_patch(img, m, cy, cx, c, rng, self.flip, self.rot90, self.rotate_deg)
         pi, pm = resize_patch(pi, pm, self.P)
         out = dict(image=torch.from_numpy(normalise_image(pi))[None], mask=torch.from_numpy(pm.astype(np.float32))[None],
                    name=self.images.names[k], index=k, center=torch.tensor([cy, cx]))
+        if twin is not None:
+            pp, _ = augment_patch(np.asarray(self.priors[k], np.float32), m, cy, cx, c, twin, self.flip, self.rot90, self.rotate_deg)
+            pp, _ = resize_patch(pp, pm, self.P)
+            out['prior'] = torch.from_numpy(np.clip(pp, 0, 1).astype(np.float32))[None]
         if self.scale_aug is not None: out['scale'] = self.P / c       # the factor applied (P / crop side)
         if self.field_aug > 0: out['field'] = fld is not None           # whether this patch's image got a field
         return out

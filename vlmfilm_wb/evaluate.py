@@ -36,7 +36,7 @@ from .core import write_json, atomic_write_text, atomic_write_bytes, ConfigError
 from .data import VesselImages, resolve_dataset, REGISTRY
 from .infer import predict_split
 from .metrics import summarise, metrics_frame
-from .train import segmenter_from_checkpoint, read_checkpoint, checkpoint_config, checkpoint_dataset
+from .train import segmenter_from_checkpoint, read_checkpoint, checkpoint_config, checkpoint_dataset, prior_summary
 from .firstpass import first_pass_summary
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,11 @@ def _swap_in(tmp: Path, out: Path):
 def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_dir: str|Path|None = None,
              film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, store=None,
              save_png: bool = True, progress: bool = True, device=None, junction_source: str|None = None,
-             limit: int|None = None, first_pass: str|Path|None = None) -> dict:
+             limit: int|None = None, first_pass: str|Path|None = None, prior: str|Path|None = None) -> dict:
     "Evaluate checkpoint `ckpt` on `dataset/split`; writes per_image.csv, summary.json and PNGs; returns the summary."
     ckpt = Path(ckpt)
     seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler,
-                                               infer=infer, junction_source=junction_source, first_pass=first_pass)
+                                               infer=infer, junction_source=junction_source, first_pass=first_pass, prior=prior)
     dataset = checkpoint_dataset(cfg, dataset or None)   # a stored folder that is gone: say so, and what to pass
     ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
     trained = checkpoint_config(read_checkpoint(ckpt))
@@ -132,7 +132,8 @@ def _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, j
                    seconds_per_image=float(np.mean([r['seconds'] for r in rows])) if rows else 0.0,
                    sample_seed=cfg.sampler.sample_seed, infer=config_to_dict(cfg.infer), limit=limit, junction_source=junction_source,
                    wall_seconds=time.perf_counter() - t0, trained_steps=info['global_step'], metrics=s,
-                   first_pass=first_pass_summary(info['service']))   # two-stage: the first stage's checkpoint and NFE
+                   first_pass=first_pass_summary(info['service']),   # two-stage: the first stage's checkpoint and NFE
+                   prior=prior_summary(info['prior']) if info.get('prior') is not None else None)   # refinement: the prior's checkpoint and NFE
     if rows and 'fov_edge_fp' in rows[0]:                  # firing on borders/shutters: pixels per image, and in all
         summary['fov_edge_fp'] = dict(summarise(rows, keys=['fov_edge_fp'])['fov_edge_fp'], total=int(sum(r['fov_edge_fp'] for r in rows)),
                                       band=cfg.infer.fov_band, fov=cfg.infer.fov)
@@ -169,5 +170,9 @@ def format_summary(s: dict) -> str:
         f = s['first_pass']
         lines.append(f"  first pass {f['checkpoint']} (sha256 {f['sha256'][:16]}): {f['nfe_per_window']} NFE/window, "
                      f"{f['windows']} windows over {f['images']} images ({f['computed']} computed, {f['cached']} cached)")
+    if s.get('prior'):
+        f = s['prior']
+        lines.append(f"  prior {f['checkpoint']} (sha256 {f['sha256'][:16]}): {f['nfe_per_window']} NFE/window beside the refiner's "
+                     f"{s['nfe_per_window']} ({f['computed']} computed, {f['cached']} cached)")
     if 'parity' in s: lines.append(f"  parity with the last logged validation: {s['parity']}")
     return '\n'.join(lines)

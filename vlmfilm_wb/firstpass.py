@@ -58,13 +58,37 @@ class FirstPass:
         seg, self.run_cfg, self.info = segmenter_from_checkpoint(self.path, device=self.device, store=self.store)
         return seg
 
-    def _predict(self, a: np.ndarray, ph: str) -> tuple[np.ndarray, dict]:
+    def _predict_prob(self, a: np.ndarray, ph: str) -> tuple[np.ndarray, dict]:
+        "The checkpoint's probability map (H, W) float32 of one uint8 image, and its cost."
         import torch
         from vlmfilm_wb.data import normalise_image
         seg = self.segmenter
         item = dict(image=torch.from_numpy(normalise_image(a))[None], index=0, name=f'first-pass-{ph[:32]}')
         r = seg.predict(item, _OneImage(a))
-        return r['prob'] > seg.infer.threshold, dict(nfe_per_window=int(r['nfe_per_window']), windows=int(r['windows']))
+        return r['prob'], dict(nfe_per_window=int(r['nfe_per_window']), windows=int(r['windows']))
+
+    def _predict(self, a: np.ndarray, ph: str) -> tuple[np.ndarray, dict]:
+        p, cost = self._predict_prob(a, ph)
+        return p > self.segmenter.infer.threshold, cost
+
+    def prob(self, a: np.ndarray) -> np.ndarray:
+        "The probability map (H, W) float32 of one uint8 (H, W) image (a refinement flow's prior), memoised and cached like the masks (float16 on disk)."
+        from vlmfilm_wb.store import pixel_hash
+        a = np.asarray(a); ph = pixel_hash(a)
+        if ('p', ph) in self.memo: return self.memo[('p', ph)]
+        f = self.cache_dir/f'{ph[:40]}_prob.npz' if self.cache_dir is not None else None
+        if f is not None and f.is_file():
+            z = np.load(f)
+            p = z['prob'].astype(np.float32)
+            cost = dict(nfe_per_window=int(z['nfe_per_window']), windows=int(z['windows'])); self.counts['cached'] += 1
+        else:
+            p, cost = self._predict_prob(a, ph); self.counts['computed'] += 1
+            p = p.astype(np.float16).astype(np.float32)           # what the disk cache keeps: a cached and a fresh prior are equal
+            if f is not None:
+                buf = io.BytesIO(); np.savez(buf, prob=p.astype(np.float16), **cost); atomic_write_bytes(f, buf.getvalue())
+        if len(self.memo) >= self.memo_size: self.memo.clear()
+        self.memo[('p', ph)], self.costs[ph] = p, cost
+        return p
 
     def mask(self, a: np.ndarray) -> np.ndarray:
         "The first-pass mask (H, W) bool of one uint8 (H, W) image."

@@ -52,14 +52,15 @@ from .core import ConfigError
 
 # %% auto #0
 __all__ = ['FLOW_PATHS', 'FlowConfig', 'SamplerConfig', 'kappa', 'time_warp', 'time_grid', 'FlowPath', 'DFMPath', 'CFMPath',
-           'SupervisedPath', 'flow_path', 'soft_dice_loss', 'flow_loss', 'SampleResult', 'sharpen', 'sample_dfm',
-           'sample_cfm', 'sample_supervised', 'sample', 'step_diagnostics', 'diagnostic_rates']
+           'SupervisedPath', 'DFMRefinePath', 'CFMRefinePath', 'flow_path', 'soft_dice_loss', 'soft_skeleton',
+           'soft_cldice_loss', 'flow_loss', 'SampleResult', 'sharpen', 'sample_dfm', 'sample_cfm', 'sample_supervised',
+           'sample', 'step_diagnostics', 'diagnostic_rates']
 
 # %% ../nbs/10_flow.ipynb #da49c204
 @dataclass
 class FlowConfig:
     "The generative path and its training loss."
-    flow: Literal['dfm', 'cfm', 'supervised'] = 'dfm'   # supervised: the same UNet as a deterministic segmenter
+    flow: Literal['dfm', 'cfm', 'supervised', 'dfm_refine', 'cfm_refine'] = 'dfm'   # supervised: the same UNet as a deterministic segmenter; *_refine: start at a prior
     kappa: Literal['linear', 'cosine'] = 'linear'   # DFM schedule κ(t)
     sigma_min: float = 0.0                          # CFM: path width σ at t = 1
     dice_weight: float = 1.0                        # soft-Dice weight on the output (0: off)
@@ -67,8 +68,24 @@ class FlowConfig:
     t_dist: Literal['power', 'uniform', 'cosine', 'late', 'early'] = 'power'   # training times: u**t_power, or time_warp(u, t_dist) (the match of SamplerConfig.t_grid)
     self_cond: bool = False                         # self-conditioning (Chen et al. 2022): the network also sees the previous p_1 estimate (one more input channel)
     self_cond_prob: float = 0.5                     # training: the fraction of samples (drawn per sample) whose pass sees a first pass's detached p_1
+    cldice_weight: float = 0.0                      # soft-clDice weight on the output (Shit et al. 2021; 0: off)
+    cldice_iters: int = 3                           # soft-skeleton iterations (at least the largest vessel radius in px)
+    prior: str|None = None                          # dfm_refine / cfm_refine: the checkpoint whose evaluation Segmenter gives each image's prior p_prior
+    prior_train: Literal['checkpoint', 'degraded', 'mix'] = 'checkpoint'   # training priors: the checkpoint's, degraded ground truth, or per sample either
+    prior_mix: float = 0.5                          # prior_train 'mix': the share of training samples given a degraded prior
+    prior_start: Literal['binary', 'bernoulli'] = 'binary'   # dfm_refine: x_0 = p_prior > 0.5, or a Bernoulli draw from p_prior
+    refine_sigma: float = 0.1                       # cfm_refine: x_0 = 2·p_prior − 1 + refine_sigma·ε
+    degrade_thin: float = 0.5                       # degraded priors: share of thin-branch pixels (lost to a 3x3 opening) dropped, in 16-px blocks
+    degrade_breaks: float = 2.0                     # mean breaks along the vessels per 128x128 px (Poisson)
+    degrade_break_radius: int = 3                   # half-side of each break (px)
+    degrade_boundary: int = 1                       # boundary eroded or dilated by up to this many px (drawn per sample)
+    degrade_blobs: float = 1.0                      # mean spurious blobs near vessel edges per 128x128 px (Poisson)
+    degrade_blob_radius: int = 3                    # half-side of each blob (px)
+    degrade_blur: int = 1                           # the degraded mask averaged over a (2r+1)² box: a soft probability map
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(sigma_min='[0, 1)', dice_weight='[0, inf)', t_power='(0, inf)', self_cond_prob='[0, 1]')
+    _ranges = dict(sigma_min='[0, 1)', dice_weight='[0, inf)', t_power='(0, inf)', self_cond_prob='[0, 1]', cldice_weight='[0, inf)',
+                   cldice_iters='[1, 50]', prior_mix='[0, 1]', refine_sigma='[0, inf)', degrade_thin='[0, 1]', degrade_breaks='[0, inf)',
+                   degrade_break_radius='[0, 64]', degrade_boundary='[0, 16]', degrade_blobs='[0, inf)', degrade_blob_radius='[0, 64]', degrade_blur='[0, 16]')
 
 @dataclass
 class SamplerConfig:
@@ -123,35 +140,43 @@ class FlowPath:
         "Training times (n,) in [0, 1): u**t_power, or time_warp(u, t_dist)."
         u = torch.rand(n, generator=generator, device=device)
         return u ** self.cfg.t_power if self.cfg.t_dist == 'power' else time_warp(u, self.cfg.t_dist)
+    needs_prior: bool = False          # refinement paths start at a prior p_prior (B, 1, H, W) and show it to the network
     def x_0(self, shape, generator=None, device=None) -> torch.Tensor|None: raise NotImplementedError
-    def x_t(self, mask: torch.Tensor, t: torch.Tensor, generator=None) -> tuple:
-        "(x_t, target) for a binary mask (B, 1, H, W) at times t (B,)."
+    def start(self, shape, generator=None, device=None, prior=None) -> torch.Tensor|None:
+        "The sampler's state at t = 0: x_0 (refinement paths: from the prior)."
+        return self.x_0(shape, generator, device)
+    def x_t(self, mask: torch.Tensor, t: torch.Tensor, generator=None, prior=None) -> tuple:
+        "(x_t, target) for a binary mask (B, 1, H, W) at times t (B,) (`prior`: refinement paths only)."
         raise NotImplementedError
     def encode_state(self, x_t): return x_t
     @property
-    def state_channels(self) -> int: return 2 if self.cfg.self_cond else 1      # network input channels of a state
-    def net_input(self, x_t, self_cond=None):
-        "What the network sees of a state: encode_state(x_t), and with self-conditioning the channel 2·p_1 − 1 of the previous estimate (zeros: none yet)."
+    def state_channels(self) -> int: return (2 if self.cfg.self_cond else 1) + int(self.needs_prior)   # network input channels of a state
+    def net_input(self, x_t, self_cond=None, prior=None):
+        "What the network sees of a state: encode_state(x_t), with self-conditioning the channel 2·p_1 − 1 of the previous estimate (zeros: none yet), and a refinement path's 2·p_prior − 1."
         x = self.encode_state(x_t)
-        if not self.cfg.self_cond: return x
-        return torch.cat([x, torch.zeros_like(x) if self_cond is None else 2 * self_cond.to(x.dtype) - 1], 1)
+        if self.cfg.self_cond: x = torch.cat([x, torch.zeros_like(x) if self_cond is None else 2 * self_cond.to(x.dtype) - 1], 1)
+        if self.needs_prior: x = torch.cat([x, 2 * self._prior(prior).to(x.dtype) - 1], 1)
+        return x
+    def _prior(self, prior):
+        if prior is None: raise ConfigError(f"flow {self.name!r} refines a prior: no prior given (set flow.prior to a checkpoint)")
+        return prior
     def p_1(self, out: torch.Tensor, x_t=None, t=None) -> torch.Tensor:
         "p(x_1 = 1) (B, 1, H, W) in [0, 1] from the network output at state x_t and time t."
         return torch.sigmoid(out.float())
     def main_loss(self, out: torch.Tensor, target: torch.Tensor) -> tuple[str, torch.Tensor]:
         return 'bce', F.binary_cross_entropy_with_logits(out.float(), target.float())
-    def call(self, model, x_t, t, image, cond=None, self_cond=None, **extras) -> torch.Tensor:
-        "The network output at state x_t and time t (`self_cond`: the previous p_1 estimate, or None): the one place the network input is formed."
+    def call(self, model, x_t, t, image, cond=None, self_cond=None, prior=None, **extras) -> torch.Tensor:
+        "The network output at state x_t and time t (`self_cond`: the previous p_1 estimate, or None; `prior`: a refinement path's p_prior): the one place the network input is formed."
         if not self.state_input: return model(None, None, image, cond=cond, **extras)
-        return model(self.net_input(x_t, self_cond), t, image, cond=cond, **extras)
+        return model(self.net_input(x_t, self_cond, prior), t, image, cond=cond, **extras)
 
 class DFMPath(FlowPath):
     "Binary DFM: x_0 ~ Bernoulli(0.5); x_t keeps x_1 with probability κ(t); input 2·x_t − 1; output: logits of x_1."
     name = 'dfm'
     def x_0(self, shape, generator=None, device=None): return (_rand(shape, generator, device) < 0.5).float()
-    def x_t(self, mask, t, generator=None):
+    def x_t(self, mask, t, generator=None, prior=None):
         k = kappa(t, self.cfg.kappa).view(-1, 1, 1, 1)
-        x_0 = self.x_0(mask.shape, generator, mask.device).to(mask.dtype)
+        x_0 = self.start(mask.shape, generator, mask.device, prior).to(mask.dtype)
         keep = _rand(mask.shape, generator, mask.device) < k
         return torch.where(keep, mask, x_0), mask
     def encode_state(self, x_t): return 2 * x_t - 1
@@ -169,8 +194,8 @@ class CFMPath(FlowPath):
         s, tt = self.cfg.sigma_min, t.view(-1, 1, 1, 1)
         a = (1 - (1 - s) * tt) / (1 - s)
         return (x_t + a * v) / (a + tt)
-    def x_t(self, mask, t, generator=None):
-        return self.interpolate(self.x_0(mask.shape, generator, mask.device), 2 * mask - 1, t)
+    def x_t(self, mask, t, generator=None, prior=None):
+        return self.interpolate(self.start(mask.shape, generator, mask.device, prior), 2 * mask - 1, t)
     def p_1(self, out, x_t=None, t=None): return ((self.x1_estimate(x_t, t, out.float()) + 1) / 2).clamp(0, 1)
     def main_loss(self, out, target): return 'mse', F.mse_loss(out.float(), target)
 
@@ -182,9 +207,25 @@ class SupervisedPath(FlowPath):
         super().__init__(cfg)
     def sample_t(self, n, device=None, generator=None): return torch.ones(n, device=device)   # t = 1: the end of a path
     def x_0(self, shape, generator=None, device=None): return None
-    def x_t(self, mask, t, generator=None): return None, mask
+    def x_t(self, mask, t, generator=None, prior=None): return None, mask
 
-FLOW_PATHS = {p.name: p for p in (DFMPath, CFMPath, SupervisedPath)}
+class DFMRefinePath(DFMPath):
+    "DFM from a prior: x_0 = p_prior > 0.5 (or a Bernoulli draw from it); x_t keeps x_1 with probability κ(t); the network also sees 2·p_prior − 1."
+    name, needs_prior = 'dfm_refine', True
+    def start(self, shape, generator=None, device=None, prior=None):
+        p = self._prior(prior)
+        if self.cfg.prior_start == 'bernoulli': return (_rand(p.shape, generator, p.device) < p).float()
+        return (p > 0.5).float()
+
+class CFMRefinePath(CFMPath):
+    "CFM from a prior: x_0 = 2·p_prior − 1 + refine_sigma·ε, a straight bridge to x_1 = 2·mask − 1; the network also sees 2·p_prior − 1."
+    name, needs_prior = 'cfm_refine', True
+    def start(self, shape, generator=None, device=None, prior=None):
+        p = self._prior(prior).float()
+        x = 2 * p - 1
+        return x + self.cfg.refine_sigma * _rand(p.shape, generator, p.device, normal=True) if self.cfg.refine_sigma > 0 else x
+
+FLOW_PATHS = {p.name: p for p in (DFMPath, CFMPath, SupervisedPath, DFMRefinePath, CFMRefinePath)}
 
 def flow_path(cfg: FlowConfig) -> FlowPath:
     "The path object of a flow config."
@@ -198,30 +239,52 @@ def soft_dice_loss(p: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     den = p.flatten(1).sum(1) + target.flatten(1).sum(1)
     return (1 - (2 * inter + eps) / (den + eps)).mean()
 
+def soft_skeleton(p: torch.Tensor, iters: int = 3) -> torch.Tensor:
+    "Soft skeleton of p (B, 1, H, W) in [0, 1] by iterated min/max pooling (Shit et al., clDice, CVPR 2021)."
+    erode = lambda x: torch.minimum(-F.max_pool2d(-x, (3, 1), 1, (1, 0)), -F.max_pool2d(-x, (1, 3), 1, (0, 1)))
+    opening = lambda x: F.max_pool2d(erode(x), 3, 1, 1)
+    skel = F.relu(p - opening(p))
+    for _ in range(iters):
+        p = erode(p)
+        delta = F.relu(p - opening(p))
+        skel = skel + F.relu(delta - skel * delta)
+    return skel
+
+def soft_cldice_loss(p: torch.Tensor, target: torch.Tensor, iters: int = 3, eps: float = 1.0) -> torch.Tensor:
+    "1 − soft clDice per image, averaged over the batch: the harmonic mean of topology precision and sensitivity of soft skeletons."
+    sp, st = soft_skeleton(p, iters), soft_skeleton(target, iters)
+    tprec = ((sp * target).flatten(1).sum(1) + eps) / (sp.flatten(1).sum(1) + eps)
+    tsens = ((st * p).flatten(1).sum(1) + eps) / (st.flatten(1).sum(1) + eps)
+    return (1 - 2 * tprec * tsens / (tprec + tsens)).mean()
+
 def flow_loss(model, mask: torch.Tensor,           # (B, 1, H, W) {0, 1}
               image: torch.Tensor,                 # (B, 1, H, W)
               cond: torch.Tensor|None, cfg: FlowConfig, generator=None,
               extras: dict|None = None,            # network keyword arguments (e.g. gate, gate_stages)
               extras_fn: Callable|None = None,     # p_1 -> network keyword arguments, from a detached pass
+              prior: torch.Tensor|None = None,     # (B, 1, H, W) p_prior of a refinement path
              ) -> dict:
-    "One training-loss evaluation on the flow's path: dict(loss, bce|mse, dice, p_1 (detached), t)."
+    "One training-loss evaluation on the flow's path: dict(loss, bce|mse, dice, cldice, p_1 (detached), t)."
     path = flow_path(cfg)
     t = path.sample_t(mask.shape[0], mask.device, generator)
-    x_t, target = path.x_t(mask, t, generator)
+    x_t, target = path.x_t(mask, t, generator, prior=prior)
     extras = dict(extras or {})
     if extras_fn is not None:
-        with torch.no_grad(): extras.update(extras_fn(path.p_1(path.call(model, x_t, t, image, cond), x_t, t)))
+        with torch.no_grad(): extras.update(extras_fn(path.p_1(path.call(model, x_t, t, image, cond, prior=prior), x_t, t)))
     sc = None
     if cfg.self_cond:                                  # per sample, with probability self_cond_prob: see a first pass's detached p_1
         use = torch.rand(mask.shape[0], generator=generator, device=mask.device) < cfg.self_cond_prob
         if cfg.self_cond_prob > 0:
-            with torch.no_grad(): p0 = path.p_1(path.call(model, x_t, t, image, cond, **extras).float(), x_t, t)
+            with torch.no_grad(): p0 = path.p_1(path.call(model, x_t, t, image, cond, prior=prior, **extras).float(), x_t, t)
             sc = torch.where(use.view(-1, 1, 1, 1), p0, torch.full_like(p0, 0.5))   # p_1 = ½: the zero channel
-    o = path.call(model, x_t, t, image, cond, self_cond=sc, **extras).float()
+    o = path.call(model, x_t, t, image, cond, self_cond=sc, prior=prior, **extras).float()
     p = path.p_1(o, x_t, t)
     name, main = path.main_loss(o, target)
     dice = soft_dice_loss(p, mask.float()) if cfg.dice_weight else torch.zeros((), device=mask.device)
-    return {'loss': main + cfg.dice_weight * dice, 'dice': dice, 'p_1': p.detach(), 't': t, name: main}
+    loss = main + cfg.dice_weight * dice
+    cl = soft_cldice_loss(p, mask.float(), cfg.cldice_iters) if cfg.cldice_weight else torch.zeros((), device=mask.device)
+    if cfg.cldice_weight: loss = loss + cfg.cldice_weight * cl
+    return {'loss': loss, 'dice': dice, 'cldice': cl, 'p_1': p.detach(), 't': t, name: main}
 
 # %% ../nbs/10_flow.ipynb #2b16ed82
 @dataclass
@@ -253,8 +316,8 @@ def sharpen(p: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
 
 def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
                generator=None, device=None, capture=(), jump: str = 'stochastic', temperature: float = 1.0,
-               order: str = 'random', t_grid: str = 'uniform') -> SampleResult:
-    """DFM sampling from x_0 ~ Bernoulli(0.5): Euler or Heun; `denoise(x_t, t) -> logits`.
+               order: str = 'random', t_grid: str = 'uniform', prior=None) -> SampleResult:
+    """DFM sampling from x_0 ~ Bernoulli(0.5) (`dfm_refine`: from the prior): Euler or Heun; `denoise(x_t, t) -> logits`.
     `jump`: a jumping pixel draws from p_1 sharpened by `temperature` ('stochastic') or takes p_1 > 0.5 ('argmax');
     `order`: each pixel jumps with the schedule's rate ('random'), or the most confident not-yet-fixed pixels are fixed
     for good, a κ(t) fraction of each window by time t ('confidence')."""
@@ -265,7 +328,7 @@ def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler:
     if not temperature > 0: raise ConfigError(f"temperature must be > 0, got {temperature}")
     ts = time_grid(steps, t_grid)
     ks = [float(kappa(torch.tensor(t), path.cfg.kappa)) for t in ts]
-    x = path.x_0(shape, generator, device)
+    x = path.start(shape, generator, device, prior)
     n_pix = math.prod(shape[1:])
     n_fix = [min(n_pix, round(k * n_pix)) for k in ks[:-1]] + [n_pix]     # confidence order: pixels fixed by each time
     fixed = torch.zeros(shape, dtype=torch.bool, device=x.device) if order == 'confidence' else None
@@ -299,12 +362,12 @@ def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler:
     return SampleResult(p1, x, nfe, traj)
 
 def sample_cfm(denoise: Callable, shape, path: CFMPath, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
-               generator=None, device=None, capture=(), t_grid: str = 'uniform') -> SampleResult:
-    "CFM ODE integration from x_0 ~ N(0, 1) over the times `time_grid(steps, t_grid)`: Euler, Heun or midpoint; `denoise(x_t, t) -> velocity`."
+               generator=None, device=None, capture=(), t_grid: str = 'uniform', prior=None) -> SampleResult:
+    "CFM ODE integration from x_0 ~ N(0, 1) (`cfm_refine`: from the prior) over the times `time_grid(steps, t_grid)`: Euler, Heun or midpoint; `denoise(x_t, t) -> velocity`."
     if steps < 1: raise ConfigError(f"sample_steps must be >= 1, got {steps}")
     if sampler not in ('euler', 'heun', 'midpoint'): raise ConfigError(f"CFM sampler {sampler!r}: expected euler, heun or midpoint")
     ts = time_grid(steps, t_grid)
-    x = path.x_0(shape, generator, device)
+    x = path.start(shape, generator, device, prior)
     nfe, traj, ev, prev = 0, [], _evaluator(denoise, path), None   # prev: the latest p_1 (self-conditioning's input)
     def vp(xt, t, prev):                             # velocity and p_1 at a state
         v = ev(xt, t, prev).float()
@@ -333,22 +396,23 @@ def sample_supervised(denoise: Callable, shape, path: SupervisedPath, generator=
     traj = [_snap(s, float(s), torch.zeros_like(p1) if s == 0 else x, p1) for s in (0, 1) if s in capture]
     return SampleResult(p1, x, 1, traj)
 
-def sample(denoise: Callable, shape, flow: FlowConfig, sc: SamplerConfig, generator=None, device=None, capture=()) -> SampleResult:
-    "Dispatch to the sampler of the flow named by the configs."
+def sample(denoise: Callable, shape, flow: FlowConfig, sc: SamplerConfig, generator=None, device=None, capture=(),
+           prior=None) -> SampleResult:
+    "Dispatch to the sampler of the flow named by the configs (`prior`: p_prior (B, 1, H, W) of a refinement path, its start)."
     path = flow_path(flow)
     if flow.flow == 'supervised':
         if sc.sample_steps != 1 or sc.sampler != 'euler':
             raise ConfigError(f"flow 'supervised' makes one network evaluation: sampler must be 'euler' with sample_steps 1, "
                               f"got {sc.sampler!r} with {sc.sample_steps}")
         return sample_supervised(denoise, shape, path, generator, device, capture)
-    if flow.flow == 'dfm':
+    if isinstance(path, DFMPath):
         if sc.sampler == 'midpoint': raise ConfigError("sampler 'midpoint' is CFM-only; DFM has euler and heun")
         return sample_dfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture,
-                          sc.jump, sc.temperature, sc.order, sc.t_grid)
+                          sc.jump, sc.temperature, sc.order, sc.t_grid, prior=prior)
     dfm_only = {k: v for k, v in dict(jump=sc.jump, temperature=sc.temperature, order=sc.order).items()
                 if v != SamplerConfig.__dataclass_fields__[k].default}
-    if dfm_only: raise ConfigError(f"sampler settings {dfm_only} are DFM-only; flow 'cfm' integrates an ODE")
-    return sample_cfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture, sc.t_grid)
+    if dfm_only: raise ConfigError(f"sampler settings {dfm_only} are DFM-only; flow {flow.flow!r} integrates an ODE")
+    return sample_cfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture, sc.t_grid, prior=prior)
 
 # %% ../nbs/10_flow.ipynb #c67cd073
 def _err_sums(p: torch.Tensor, m: torch.Tensor, prefix: str = '') -> dict:

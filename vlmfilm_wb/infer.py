@@ -62,21 +62,25 @@ def image_seed(base: int, name: str) -> int:
 class Segmenter:
     "Network + conditioning + sampler + sliding windows: `predict(item, source)` → probability map."
     def __init__(self, model, conditioner, flow: FlowConfig, sampler: SamplerConfig, infer: InferConfig,
-                 scope: str = 'image', extras_fn: Callable|None = None, device=None):
+                 scope: str = 'image', extras_fn: Callable|None = None, device=None,
+                 prior_fn: Callable|None = None):     # uint8 (H, W) image -> prior probability map (H, W): refinement flows
         self.model, self.conditioner, self.flow, self.sampler, self.infer = model, conditioner, flow, sampler, infer
-        self.scope, self.extras_fn = scope, extras_fn
+        self.scope, self.extras_fn, self.prior_fn = scope, extras_fn, prior_fn
+        self.needs_prior = flow_path(flow).needs_prior
+        if self.needs_prior and prior_fn is None:
+            raise ConfigError(f"flow {flow.flow!r} refines a prior: the Segmenter needs prior_fn (the prior checkpoint's probability map)")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
 
     def _cond(self, images: torch.Tensor, index: int, source):
         f = self.conditioner(dict(image=images, index=torch.full((images.shape[0],), index)), source, self.device)
         return None if f is None else self.model.encode(*f)
 
-    def denoiser(self, win: torch.Tensor, cond) -> Callable:
-        "`denoise(x_t, t, self_cond=None)`: the network output on windows `win` with condition `cond` (model extras from the previous evaluation's p_1; `self_cond` from the sampler)."
+    def denoiser(self, win: torch.Tensor, cond, prior=None) -> Callable:
+        "`denoise(x_t, t, self_cond=None)`: the network output on windows `win` with condition `cond` (model extras from the previous evaluation's p_1; `self_cond` from the sampler; `prior`: the windows' prior)."
         path, prev = flow_path(self.flow), {}
         def den(x_t, t, self_cond=None):                       # extras from the previous evaluation's p_1 (none at the first)
             extras = self.extras_fn(prev['p_1']) if self.extras_fn is not None and 'p_1' in prev else {}
-            o = path.call(self.model, x_t, t, win, cond, self_cond=self_cond, **extras)
+            o = path.call(self.model, x_t, t, win, cond, self_cond=self_cond, prior=prior, **extras)
             if self.extras_fn is not None: prev['p_1'] = path.p_1(o, x_t, t)
             return o
         return den
@@ -93,16 +97,22 @@ class Segmenter:
         index, name = int(item['index']), str(item['name'])
         seed = image_seed(self.sampler.sample_seed, name)
         cond_img = self._cond(image, index, source) if self.scope == 'image' else None
+        if self.needs_prior:                                   # the prior rides along as a second channel: the same windows and padding
+            image = torch.cat([image, self.prior_map(item, source, image.shape[-2:])], 1)
         stats = dict(nfe=0, windows=0)
 
         K = int(self.sampler.samples)                          # seeded samples per window, batched: sample k of a window seeded '#k'
         def predictor(win, slices):
+            prior = None
+            if self.needs_prior: win, prior = win[:, :1], win[:, 1:2]
             N = win.shape[0]
             gen = [torch.Generator(device=self.device).manual_seed(image_seed(seed, f'{sl[-2].start},{sl[-1].start}' + (f'#{k}' if k else '')))
                    for k in range(K) for sl in slices]        # one generator per window and sample: batch-independent noise
             cond = (cond_img.expand(N, -1) if cond_img is not None else None) if self.scope == 'image' else self._cond(win, index, source)
             if K > 1: win, cond = win.repeat(K, 1, 1, 1), (None if cond is None else cond.repeat(K, 1))
-            r = sample(self.denoiser(win, cond), (K * N, 1, *win.shape[-2:]), self.flow, self.sampler, generator=gen, device=self.device, capture=capture)
+            if K > 1 and prior is not None: prior = prior.repeat(K, 1, 1, 1)
+            r = sample(self.denoiser(win, cond, prior), (K * N, 1, *win.shape[-2:]), self.flow, self.sampler, generator=gen,
+                       device=self.device, capture=capture, prior=prior)
             stats['nfe'] = r.nfe * K; stats['windows'] += N
             probs = r.prob.view(K, N, *r.prob.shape[1:])
             out = {'prob': probs.mean(0)}
@@ -130,6 +140,16 @@ class Segmenter:
                                       x_t=out[f'x_t@{s}'][0, 0].float().cpu().numpy(), p_1=out[f'p_1@{s}'][0, 0].float().cpu().numpy())
                                  for s in sorted(capture) if f'p_1@{s}' in out]
         return res
+
+    def prior_map(self, item: dict, source, size) -> torch.Tensor:
+        "The prior (1, 1, *size) of a whole image: `prior_fn` of its uint8 pixels (the split's raw image, else the item's), resized like the image."
+        from vlmfilm_wb.data import denormalise_image
+        raw = source.raw(int(item['index']))[0] if source is not None else denormalise_image(item['image'].reshape(item['image'].shape[-2:]))
+        p = torch.from_numpy(np.asarray(self.prior_fn(raw), np.float32))[None, None].to(self.device)
+        if tuple(p.shape[-2:]) != tuple(size):
+            p = torch.nn.functional.interpolate(p, size=tuple(size), mode='bilinear', align_corners=False).clamp(0, 1)
+        return p
+
 
 # %% ../nbs/11_infer.ipynb #55847df3
 def predict_and_score(seg: Segmenter, ds, i: int, capture=()) -> dict:

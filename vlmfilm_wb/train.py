@@ -38,6 +38,7 @@ from .condition import Conditioner, effective_film_mode, drop_condition
 from .model import (ModelConfig, VesselFlowNet, resolve_model_config, count_parameters, film_parameters,
                               film_sensitivity, static_stages, STATIC_RATIO)
 from .flow import FlowConfig, SamplerConfig, flow_loss, flow_path
+from .prior import training_prior
 from .infer import InferConfig, Segmenter, predict_and_score
 from .metrics import summarise
 from .junction import JunctionConfig, junction_gate, gated_stages
@@ -48,9 +49,10 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'RUN_PRESETS', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'RESUME_MAY_DIFFER', 'CKPT_EXPECTED', 'DataConfig',
            'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config', 'build_network', 'world_size', 'effective_lr',
            'launch_rank', 'VesselDataModule', 'build_conditioner', 'gating', 'film_stats', 'FlowSegModule',
-           'precompute_profiles', 'TrainingInterrupted', 'LastCheckpoint', 'prepared_config', 'resume_point',
-           'build_trainer', 'train', 'describe_file', 'read_checkpoint', 'checkpoint_config', 'load_state_strict',
-           'load_model', 'checkpoint_dataset', 'segmenter_from_checkpoint']
+           'precompute_profiles', 'prior_source', 'precompute_priors', 'prior_summary', 'TrainingInterrupted',
+           'LastCheckpoint', 'prepared_config', 'resume_point', 'build_trainer', 'train', 'describe_file',
+           'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset',
+           'checked_prior', 'segmenter_from_checkpoint']
 
 # %% ../nbs/12_train.ipynb #f97df38b
 @dataclass
@@ -152,6 +154,9 @@ def run_config(preset: str = 'cpu', overrides: dict|None = None, **kw) -> RunCon
     if cfg.flow.flow == 'supervised' and not {k.split('.')[-1] for k in user} & {'sample_steps', 'sampler'}:
         cfg = replace(cfg, sampler=replace(cfg.sampler, sampler='euler', sample_steps=1))   # one evaluation: nothing to integrate
     flow_path(cfg.flow)                                   # refuses a flow/option mix (supervised + self_cond) before anything is made
+    if flow_path(cfg.flow).needs_prior:
+        if not cfg.flow.prior: raise ConfigError(f"flow {cfg.flow.flow!r} refines a prior: set prior to a trained checkpoint (e.g. a flow 'supervised' model.ckpt)")
+        cfg = replace(cfg, flow=replace(cfg.flow, prior=str(Path(cfg.flow.prior).expanduser().resolve())))   # the checkpoint stores where it was
     return absolute_dataset(cfg)
 
 def build_network(cfg: RunConfig) -> VesselFlowNet:
@@ -199,6 +204,13 @@ class VesselDataModule(L.LightningDataModule):
         self.cfg = cfg
         self.root = resolve_dataset(cfg.data.dataset)
         self._splits = {}
+        self.prior = None                                  # a refinement flow's prior (firstpass.FirstPass), set by `train`
+
+    def priors(self, split: str) -> list[np.ndarray]|None:
+        "The prior probability map of every image of `split` (None unless training crops checkpoint priors)."
+        if self.prior is None or self.cfg.flow.prior_train == 'degraded': return None
+        ds = self.images(split)
+        return [self.prior.prob(ds.raw(i)[0]) for i in range(len(ds))]
 
     def images(self, split: str) -> VesselImages:
         "The whole images of `split` (loaded once)."
@@ -211,7 +223,7 @@ class VesselDataModule(L.LightningDataModule):
         d, t = self.cfg.data, self.cfg.train
         ds = PatchDataset(self.images(d.train_split), t.max_steps * d.batch_size, d.patch_size, d.pos_fraction,
                           d.flip, d.rot90, d.rotate_deg, seed=t.seed, stream=_rank_world(self.trainer)[0], scale_aug=d.scale_aug,
-                          field_aug=d.field_aug)
+                          field_aug=d.field_aug, priors=self.priors(d.train_split))
         step = int(self.trainer.global_step) if self.trainer is not None else 0   # > 0 when resumed from last.ckpt
         return torch.utils.data.DataLoader(ds, batch_size=d.batch_size, sampler=_FromStep(len(ds), step * d.batch_size), drop_last=True,
                                            num_workers=d.num_workers, persistent_workers=d.num_workers > 0,
@@ -282,6 +294,8 @@ class FlowSegModule(L.LightningModule):
         self.val_rows, self.val_conds, self.last_val, self.history = [], [], None, []
         self.collapse_rounds: dict[int, int] = {}
         self.train_seconds = 0.0
+        self.path = flow_path(self.cfg.flow)               # built once per run
+        self.prior = None                                  # refinement flows: the prior's firstpass.FirstPass (set by `train`)
 
     def _conditioner(self):
         if self.conditioner is None:
@@ -301,12 +315,14 @@ class FlowSegModule(L.LightningModule):
         extras_fn, _ = gating(self.cfg, self.net, evaluation=False, steps=self.global_step)
         extras = None
         if extras_fn is not None and self.cfg.junction_gating.source == 'gt': extras, extras_fn = extras_fn(mask), None
-        out = flow_loss(self.net, mask, img, cond, self.cfg.flow, extras=extras, extras_fn=extras_fn)
+        prior = training_prior(batch, self.cfg.flow) if self.path.needs_prior else None
+        out = flow_loss(self.net, mask, img, cond, self.cfg.flow, extras=extras, extras_fn=extras_fn, prior=prior)
         B = mask.shape[0]
         if cond is not None and self.global_step % max(1, self.cfg.train.log_every) == 0:
             self.log_dict({f'film/{k}': v for k, v in film_stats(self.net, cond).items()}, batch_size=B)
         self.log('train/loss', out['loss'], prog_bar=True, batch_size=B)
         self.log('train/dice_loss', out['dice'], batch_size=B)
+        if self.cfg.flow.cldice_weight: self.log('train/cldice_loss', out['cldice'], batch_size=B)
         main = 'mse' if 'mse' in out else 'bce'
         self.log(f'train/{main}', out[main], batch_size=B)
         return out['loss']
@@ -336,7 +352,8 @@ def segmenter(self: FlowSegModule) -> Segmenter:
             self._warned_gt = True
     extras_fn, _ = gating(self.cfg, self.net, evaluation=True, source=src, steps=self.global_step)
     return Segmenter(self.net, self._conditioner(), self.cfg.flow, self.cfg.sampler, self.cfg.infer,
-                     scope=self.cfg.profile.profile_scope, extras_fn=extras_fn, device=self.device)
+                     scope=self.cfg.profile.profile_scope, extras_fn=extras_fn, device=self.device,
+                     prior_fn=self.prior.prob if self.prior is not None else None)
 
 @patch
 def on_validation_epoch_start(self: FlowSegModule): self.val_rows, self.val_conds, self.val_idx = [], [], []
@@ -420,7 +437,8 @@ def on_save_checkpoint(self: FlowSegModule, ckpt):
                               parameters=count_parameters(self.net),
                               resume=dict(rng=_rng_state(), collapse_rounds=dict(self.collapse_rounds),
                                           train_seconds=self.seconds_so_far()),
-                              scale=self._scale_record(ckpt))
+                              scale=self._scale_record(ckpt),
+                              **({'prior': dict(sha256=self.prior.sha256, checkpoint=str(self.prior.path))} if self.prior is not None else {}))
 @patch
 def _scale_record(self: FlowSegModule, ckpt) -> dict:
     """Processes, effective batch and learning-rate rule; under DDP also checks that the saved weights (the EMA average
@@ -474,6 +492,33 @@ def precompute_profiles(cfg: RunConfig, dm: VesselDataModule, svc: ProfileServic
                            window=cfg.infer.window, overlap=cfg.infer.overlap, progress=progress)
     return st
 
+
+# %% ../nbs/12_train.ipynb #c0401750
+def prior_source(cfg: RunConfig, store: str|Path|None = None, where: str|Path|None = None, device=None):
+    "The `FirstPass` whose probability maps are a refinement flow's priors (`where`: a moved prior checkpoint); None for other flows."
+    if not flow_path(cfg.flow).needs_prior: return None
+    where = where or cfg.flow.prior
+    if not where: raise ConfigError(f"flow {cfg.flow.flow!r} refines a prior: set prior to a trained checkpoint")
+    from vlmfilm_wb.firstpass import FirstPass
+    return FirstPass(where, store=store, device=device)
+
+def precompute_priors(cfg: RunConfig, dm: VesselDataModule, progress: bool = True):
+    "The priors of the training (unless degraded) and validation images, computed once into the first-pass cache."
+    if dm.prior is None: return
+    from tqdm.auto import tqdm
+    splits = ([cfg.data.train_split] if cfg.flow.prior_train != 'degraded' else []) + [cfg.data.val_split]
+    for split in dict.fromkeys(splits):
+        ds = dm.images(split)
+        n = len(ds) if split != cfg.data.val_split or not cfg.data.val_limit else min(len(ds), cfg.data.val_limit)
+        for i in tqdm(range(n), desc=f'priors {split} ({dm.prior.path.name})', disable=not progress): dm.prior.prob(ds.raw(i)[0])
+    log.info("priors from %s (sha256 %s): %s", dm.prior.path, dm.prior.sha256[:16], prior_summary(dm.prior))
+
+def prior_summary(fp) -> dict:
+    "A prior's identity and cost: checkpoint, SHA-256, images, NFE per window, windows, computed/cached."
+    costs = list(fp.costs.values())
+    return dict(checkpoint=str(fp.path), sha256=fp.sha256, images=len(costs),
+                nfe_per_window=max((c['nfe_per_window'] for c in costs), default=0),
+                windows=sum(c['windows'] for c in costs), computed=fp.counts['computed'], cached=fp.counts['cached'])
 
 # %% ../nbs/12_train.ipynb #f1e6c0a4
 class TrainingInterrupted(KeyboardInterrupt):
@@ -620,8 +665,10 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     module = FlowSegModule(config_to_dict(cfg), store)
     dm = VesselDataModule(cfg); module.dm = dm
     module.conditioner, module.service, _ = build_conditioner(cfg, store, cfg.model.film_mode)
+    module.prior = dm.prior = prior_source(cfg, store)
     if launch_rank() == 0:   # before the loop and before the other ranks start: no profiler runs inside it, ranks only read
         precompute_profiles(cfg, dm, module.service, progress)
+        precompute_priors(cfg, dm, progress)
         if world_size(cfg.train) > 1:
             log.info("%d processes (%s): effective batch %d = %d x %d, lr %.3g (lr_rule %s)", world_size(cfg.train), cfg.train.strategy,
                      cfg.data.batch_size * world_size(cfg.train), cfg.data.batch_size, world_size(cfg.train), effective_lr(cfg.train), cfg.train.lr_rule)
@@ -633,6 +680,9 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
         if svc is not None: svc.store.flush(); svc.close()
         raise TrainingInterrupted(int(trainer.global_step), cfg.train.max_steps, _save_interrupted(trainer, module, out_dir))
     summary = _finish(cfg, module, trainer, out_dir, svc, start)
+    if module.prior is not None:
+        summary['prior'] = prior_summary(module.prior)
+        if trainer.is_global_zero: write_json(out_dir/'train_summary.json', summary)
     if svc is not None: svc.close()
     return summary
 
@@ -739,9 +789,24 @@ def checkpoint_dataset(cfg: RunConfig, dataset: str|Path|None = None) -> str|Pat
                         f"(a registry name {sorted(REGISTRY)} or a folder ROOT/SPLIT/{{images,masks}})")
     return d
 
+def checked_prior(cfg: RunConfig, ck: dict, path, store=None, where=None, device=None):
+    "A refinement flow's prior, refused unless it is the checkpoint it was trained with (an error naming both SHA-256s); None for other flows."
+    if not flow_path(cfg.flow).needs_prior: return None
+    want = (ck.get('prior') or {}).get('sha256')
+    where = where or cfg.flow.prior
+    if not where or not Path(where).expanduser().is_file():
+        raise CheckpointError(f"{path}: trained on the prior sha256 {str(want)[:16]}, but the prior is missing now "
+                              f"({'flow.prior is not set' if not where else f'{where} not found'}: sha256 none); pass --prior PATH")
+    fp = prior_source(cfg, store, where, None if device is None else str(device))
+    if want is not None and fp.sha256 != want:
+        raise CheckpointError(f"{path}: trained on the prior sha256 {want[:16]}, evaluated with the prior {where} sha256 "
+                              f"{fp.sha256[:16]}: a different checkpoint; pass --prior PATH to the one it was trained with")
+    return fp
+
 def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None = None, film_mode: str|None = None,
                               sampler: dict|None = None, infer: dict|None = None,
-                              junction_source: str|None = None, first_pass: str|Path|None = None) -> tuple[Segmenter, RunConfig, dict]:
+                              junction_source: str|None = None, first_pass: str|Path|None = None,
+                              prior: str|Path|None = None) -> tuple[Segmenter, RunConfig, dict]:
     "The checkpoint's network + conditioning + sampler as a Segmenter; checks the profiler fingerprint (and first pass, `firstpass`)."
     device = resolve_device(device)
     if device.type == 'cpu': tune_malloc()
@@ -762,6 +827,8 @@ def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None 
                               f"trained {ck['profiler_fingerprint']}, now {svc.fingerprint}")
     if mode != trained: log.warning("evaluating a model trained with film_mode=%r under film_mode=%r", trained, mode)
     extras_fn, stages = gating(cfg, net, evaluation=True, source=junction_source)
-    seg = Segmenter(net, cond, cfg.flow, cfg.sampler, cfg.infer, scope=cfg.profile.profile_scope, extras_fn=extras_fn, device=device)
+    fp = checked_prior(cfg, ck, path, store, prior, device)
+    seg = Segmenter(net, cond, cfg.flow, cfg.sampler, cfg.infer, scope=cfg.profile.profile_scope, extras_fn=extras_fn, device=device,
+                    prior_fn=fp.prob if fp is not None else None)
     return seg, cfg, dict(film_mode=mode, trained_film_mode=trained, global_step=ck.get('global_step'),
-                          last_val=ck.get('last_val'), service=svc, gated_stages=stages, opt_steps=int(net.opt_steps))
+                          last_val=ck.get('last_val'), service=svc, gated_stages=stages, opt_steps=int(net.opt_steps), prior=fp)

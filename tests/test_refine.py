@@ -1,0 +1,67 @@
+"""Refinement flows (issue 25) through the CLI: a supervised smoke prior, `train -p flow dfm_refine -p prior PRIOR.ckpt`,
+`eval` with the prior it was trained on, and the same evaluation refused with another prior (both hashes named)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from vlmfilm_wb.cli import main as cli_main
+from vlmfilm_wb.core import sha256_file
+
+
+def _cli(args, capsys):
+    rc = cli_main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope='module')
+def refine(tmp_path_factory):
+    "A tiny dataset, two supervised priors (seeds 0, 1) and a DFM refiner of prior A (checkpoint priors, so the cache is used)."
+    import torch
+    from vlmfilm_wb.synthetic import make_synthetic_dataset, SynthConfig
+    from vlmfilm_wb.train import run_config, train
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp('refine')
+    root = make_synthetic_dataset(d/'data', SynthConfig(size=128, n_train=4, n_val=2, n_test=2), progress=False)
+    for name, seed in (('prior_a', 0), ('prior_b', 1)):
+        train(run_config('smoke', name=name, flow='supervised', film_mode='off', film_stages=[], dataset=str(root), seed=seed),
+              d/name, store=d/'p.sqlite', progress=False)
+    yield dict(d=d, root=root, a=d/'prior_a'/'model.ckpt', b=d/'prior_b'/'model.ckpt')
+    torch.set_num_threads(threads)
+
+
+def test_train_eval_refiner(refine, capsys):
+    d = refine['d']
+    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'flow', 'dfm_refine', '-p', 'prior', refine['a'], '-p', 'film_mode', 'off',
+                         '-p', 'film_stages', '[]', '-p', 'dataset', refine['root'], '--out', d/'ref', '--db', d/'p.sqlite', '-q'], capsys)
+    assert rc == 0, err
+    import torch
+    ck = torch.load(d/'ref'/'model.ckpt', map_location='cpu', weights_only=True)['vlmfilm_wb']
+    assert ck['prior']['sha256'] == sha256_file(refine['a'])                  # the refiner stores its prior's hash
+    s = json.loads((d/'ref'/'train_summary.json').read_text())
+    assert s['prior']['sha256'] == ck['prior']['sha256'] and s['prior']['nfe_per_window'] == 1
+    rc, out, err = _cli(['eval', d/'ref'/'model.ckpt', '--out', d/'ev', '--db', d/'p.sqlite', '-q'], capsys)
+    assert rc == 0, err
+    ev = json.loads((d/'ev'/'summary.json').read_text())
+    assert ev['flow'] == 'dfm_refine' and ev['prior']['sha256'] == ck['prior']['sha256'] and ev['n_images'] == 2
+    assert 'prior ' in out and 'NFE/window' in out
+
+
+def test_refiner_with_another_prior_refused(refine, capsys):
+    d = refine['d']
+    if not (d/'ref'/'model.ckpt').is_file():
+        _cli(['train', '--preset', 'smoke', '-p', 'flow', 'dfm_refine', '-p', 'prior', refine['a'], '-p', 'film_mode', 'off',
+              '-p', 'film_stages', '[]', '-p', 'dataset', refine['root'], '--out', d/'ref', '--db', d/'p.sqlite', '-q'], capsys)
+    rc, out, err = _cli(['eval', d/'ref'/'model.ckpt', '--prior', refine['b'], '--out', d/'ev_b', '--db', d/'p.sqlite', '-q'], capsys)
+    assert rc == 2
+    line = err.strip().splitlines()[-1]
+    assert sha256_file(refine['a'])[:16] in line and sha256_file(refine['b'])[:16] in line, line
+    assert not (d/'ev_b').exists()
+
+
+def test_refiner_needs_a_prior(refine, capsys):
+    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'flow', 'cfm_refine', '-p', 'dataset', refine['root'],
+                         '--out', refine['d']/'noprior', '-q'], capsys)
+    assert rc == 2 and 'refines a prior' in err
+    assert not (refine['d']/'noprior'/'model.ckpt').exists()

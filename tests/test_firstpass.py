@@ -70,19 +70,32 @@ def test_warm_then_train_reads_the_same_overlays_and_eval_runs_both_stages(two_s
     assert json.loads((t['d']/'ev_val'/'summary.json').read_text())['parity']['identical'] is True
 
 
-def test_overlay_is_bit_identical_between_warm_training_and_eval(two_stage):
+@pytest.fixture(scope='module')
+def second(two_stage):
+    "The second-stage checkpoint (overlay critique of first pass A): the CLI test's, or trained here when that test did not run."
+    ck = two_stage['d']/'second'/'model.ckpt'
+    if not ck.is_file():
+        from vlmfilm_wb.config import run_config
+        from vlmfilm_wb.train import train
+        t = two_stage
+        train(run_config('smoke', dataset=str(t['root']), input_mode='overlay', first_pass=str(t['a'])), t['d']/'second',
+              store=t['db'], progress=False)
+    return ck
+
+
+def test_overlay_is_bit_identical_between_warm_training_and_eval(two_stage, second):
     "The pixels shown to the profiler for one first pass: warm's service, the training conditioner's, evaluation's."
-    from vlmfilm_wb.store import ProfileService, pixel_hash
-    from vlmfilm_wb.train import run_config, build_conditioner, segmenter_from_checkpoint
+    from vlmfilm_wb.store import pixel_hash
+    from vlmfilm_wb.config import run_config
+    from vlmfilm_wb.checkpoint import build_conditioner, segmenter_from_checkpoint, profile_service
     from vlmfilm_wb.data import VesselImages
     t = two_stage
-    if not (t['d']/'second'/'model.ckpt').is_file(): pytest.skip('needs the CLI test above (second-stage checkpoint)')
     imgs = [VesselImages(t['root'], 'val').raw(i)[0] for i in range(3)]
-    warm = ProfileService(_overlay(t['a']), t['d']/'fresh1.sqlite')          # fresh stores: each first pass recomputed
+    warm = profile_service(_overlay(t['a']), t['d']/'fresh1.sqlite')          # fresh stores: each first pass recomputed
     warm.first_pass.cache_dir = None
     cfg = run_config('smoke', dataset=str(t['root']), input_mode='overlay', first_pass=str(t['a']))
     _, train_svc, _ = build_conditioner(cfg, t['d']/'fresh2.sqlite', 'on'); train_svc.first_pass.cache_dir = None
-    seg, _, info = segmenter_from_checkpoint(t['d']/'second'/'model.ckpt', store=t['d']/'fresh3.sqlite')
+    seg, _, info = segmenter_from_checkpoint(second, store=t['d']/'fresh3.sqlite')
     info['service'].first_pass.cache_dir = None
     views = [svc.views(imgs) for svc in (warm, train_svc, info['service'])]
     assert views[0][0].shape == imgs[0].shape + (3,) and views[0][0].dtype == np.uint8
@@ -92,14 +105,15 @@ def test_overlay_is_bit_identical_between_warm_training_and_eval(two_stage):
 
 
 def test_a_changed_first_pass_changes_every_store_key(two_stage):
-    from vlmfilm_wb.store import ProfileService, pixel_hash, profile_key
+    from vlmfilm_wb.store import pixel_hash, profile_key
+    from vlmfilm_wb.checkpoint import profile_service
     from vlmfilm_wb.data import VesselImages
     from vlmfilm_wb.profiles import ProfileConfig
     t = two_stage
     imgs = [VesselImages(t['root'], 'train').raw(i)[0] for i in range(4)]
     keys, fph = {}, set()
     for name, cfg in [('a', _overlay(t['a'])), ('b', _overlay(t['b'])), ('a_mask', ProfileConfig(input_mode='mask_only', first_pass=str(t['a']))), ('a_alpha', _overlay(t['a'], overlay_alpha=0.3))]:
-        svc = ProfileService(cfg, t['db'])
+        svc = profile_service(cfg, t['db'])
         keys[name] = {profile_key(pixel_hash(v), svc.fingerprint_hash) for v in svc.views(imgs)}
         fph.add(svc.fingerprint_hash)
         svc.close()
@@ -109,10 +123,8 @@ def test_a_changed_first_pass_changes_every_store_key(two_stage):
         for y in names[i + 1:]: assert not keys[x] & keys[y], (x, y)   # no key shared: nothing stale can come back
 
 
-def test_eval_with_a_different_or_missing_first_pass_names_both_hashes(two_stage, capsys, tmp_path):
-    t = two_stage
-    ck = t['d']/'second'/'model.ckpt'
-    if not ck.is_file(): pytest.skip('needs the CLI test above (second-stage checkpoint)')
+def test_eval_with_a_different_or_missing_first_pass_names_both_hashes(two_stage, second, capsys, tmp_path):
+    t, ck = two_stage, second
     ha, hb = sha256_file(t['a']), sha256_file(t['b'])
     rc, out, err = _cli(['eval', ck, '--split', 'val', '--db', t['db'], '--first-pass', t['b'], '--out', tmp_path/'e', '-q'], capsys)
     assert rc == 2 and ha[:16] in err and hb[:16] in err and 'different checkpoint' in err, err
@@ -144,7 +156,9 @@ def test_tiny_qwen_critiques_the_overlay_through_store_training_and_eval(two_sta
     kw = dict(profiler='qwen', feature_mode='logits', input_mode='overlay', first_pass=str(t['a']), vlm_model_path=str(tiny),
               vlm_device='cpu', profile_batch_size=3)
     db = tmp_path/'q.sqlite'
-    st = warm_profiles(t['root'], 'val', ProfileConfig(**kw), db, progress=False)
+    from vlmfilm_wb.checkpoint import profile_service
+    svc = profile_service(ProfileConfig(**kw), db)                 # a first-pass view: the service is given its FirstPass
+    st = warm_profiles(t['root'], 'val', svc.cfg, progress=False, service=svc); svc.close()
     (fp,) = st['fingerprints'].values()
     assert (st['entries'], st['parse_attempts'], fp['critique'], fp['view']['first_pass']) == \
            (3, 3, load_prompt_set().digest, sha256_file(t['a']))

@@ -2,12 +2,32 @@
 """Render nbs/index.ipynb to README.md (nbdev-readme needs Quarto, which this machine kind cannot install).
 
 Markdown cells are copied verbatim; code cells become fenced blocks (a first line `#| lang: bash` picks the fence
-language, `#| hide` drops the cell); outputs are dropped. `--check` exits 1 when README.md is out of date.
+language, `#| hide` drops the cell); outputs are dropped. A code cell `#| results: compare RUN ... [--pair A:B]` is a
+results table: it is rendered from the committed run folders (globs relative to the project root) through
+`analysis.compare_runs`, the function `vlmfilm-wb compare` prints with, so README shows exactly what the command
+prints. `--check` exits 1 when README.md is out of date with the notebook or with a committed result.
 """
-import json, re, sys
+import glob, json, re, shlex, sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
+
+def results_block(spec: str) -> str:
+    "The fenced output of `vlmfilm-wb compare ...` for a `#| results:` directive, computed from the committed results."
+    args = shlex.split(spec)
+    if not args or args[0] != 'compare': sys.exit(f"README results directive {spec!r}: expected 'compare RUN ... [--pair A:B]'")
+    runs, pairs, rest = [], [], args[1:]
+    while rest:
+        a = rest.pop(0)
+        if a == '--pair': pairs.append(tuple(rest.pop(0).split(':', 1)))
+        else:
+            hits = sorted(glob.glob(str(root/a)))
+            if not hits: sys.exit(f"README results directive: {a} matches no committed run folder")
+            runs += [str(Path(h).relative_to(root)) for h in hits]
+    from vlmfilm_wb.analysis import compare_runs
+    text, _ = compare_runs([root/r for r in runs], pairs)
+    cmd = 'vlmfilm-wb compare ' + spec.split(None, 1)[1]
+    return f"```text\n$ {cmd}\n{text.rstrip()}\n```"
 
 def render(nb_path=root/'nbs'/'index.ipynb') -> str:
     nb = json.loads(Path(nb_path).read_text(encoding='utf-8'))
@@ -22,6 +42,7 @@ def render(nb_path=root/'nbs'/'index.ipynb') -> str:
             directives[k.strip()] = v.strip()
         if 'hide' in directives: continue
         body = '\n'.join(lines).strip('\n')
+        if 'results' in directives: parts.append(results_block(directives['results'])); continue
         if c['cell_type'] == 'markdown': parts.append(body)
         elif c['cell_type'] == 'code': parts.append(f"```{directives.get('lang', 'python')}\n{body}\n```")
     return '\n\n'.join(parts) + '\n'

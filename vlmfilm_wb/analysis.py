@@ -23,11 +23,14 @@ import numpy as np, pandas as pd
 
 from .core import ConfigError, read_json, write_json
 from .metrics import image_metrics, summarise, paired_comparison, bootstrap_ci, cldice
+from .checkpoint import segmenter_from_checkpoint
+
 
 # %% auto #0
-__all__ = ['TABLE_METRICS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps', 'ablation_table',
-           'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons',
-           'ablation_per_image', 'pool_runs', 'arm_dir', 'resolve_arm', 'checkpoint_film_sensitivity']
+__all__ = ['TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps',
+           'ablation_table', 'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons',
+           'ablation_per_image', 'pool_runs', 'format_seed_table', 'compare_runs', 'arm_dir', 'resolve_arm',
+           'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -238,6 +241,26 @@ def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dic
                 pooled.setdefault(arm, {})[s] = rows
     return pooled, (first[2] if first else {})
 
+SEED_TABLE_COLUMNS = ('arm', 'seeds', 'dice', 'dice_per_seed', 'dice_seed_sd', 'cldice', 'betti0_error', 'betti1_error')
+
+def format_seed_table(arm_rows: list[dict], columns: Sequence[str] = SEED_TABLE_COLUMNS) -> str:
+    "The across-seeds table of `seed_table`'s arm rows, as `compare`, the templates and README print it (4 decimals)."
+    from vlmfilm_wb.data import format_table
+    return format_table([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k in columns} for r in arm_rows])
+
+def compare_runs(run_dirs: Sequence, pairs: Sequence = ()) -> tuple[str, dict]:
+    "(text, data) of `vlmfilm-wb compare`: seeds of ablate_stages runs pooled, the across-seeds table and one verdict line per pair."
+    pooled, params = pool_runs(run_dirs)
+    if not pooled: raise ConfigError(f"{', '.join(map(str, run_dirs))}: no finished arm (a train_summary.json and a default evaluation) yet")
+    pairs = [tuple(p) for p in pairs] or [tuple(c) for c in params.get('comparisons') or []]
+    for p in pairs:
+        if len(p) != 2 or any(k not in pooled for k in p):
+            raise ConfigError(f"--pair {':'.join(p)}: expected A:B with arms among {sorted(pooled)}")
+    arms, comps = seed_table(pooled, pairs)
+    text = format_seed_table(arms) + '\n' + '\n'.join(format_comparisons(comps))
+    return text, dict(runs=[str(r) for r in run_dirs], params=params, seeds={k: sorted(v) for k, v in pooled.items()},
+                      arms=arms, comparisons=comps)
+
 # %% ../nbs/16_analysis.ipynb #1a69c307
 def arm_dir(models, label: str, seed: int) -> Path:
     "The folder of arm `label`'s seed-`seed` model in a grid run: `models/<slug>_s<seed>`."
@@ -260,7 +283,6 @@ def checkpoint_film_sensitivity(ckpt, split: str = 'test', dataset: str|None = N
                                 store=None) -> dict[int, dict]:
     "`film_sensitivity` per stage of a checkpoint over the first `limit` images of a split ({} without FiLM)."
     import torch
-    from vlmfilm_wb.train import segmenter_from_checkpoint
     from vlmfilm_wb.data import VesselImages, resolve_dataset
     from vlmfilm_wb.model import film_sensitivity
     seg, cfg, info = segmenter_from_checkpoint(ckpt, store=store)

@@ -51,9 +51,12 @@ def _profile_cfg(a):
     return override(ProfileConfig(), {**kw, **_overrides(a.param)})
 
 def _profiles_warm(a):
-    from vlmfilm_wb.store import warm_profiles, format_store_stats
-    st = warm_profiles(a.dataset, a.split, _profile_cfg(a), a.db, window=a.window, overlap=a.overlap, progress=not a.quiet)
-    print(format_store_stats(st))
+    from vlmfilm_wb.store import warm_profiles, format_store_stats, ProfileStore
+    from vlmfilm_wb.checkpoint import profile_service
+    svc = profile_service(_profile_cfg(a), a.db)              # a first-pass view gets its FirstPass here
+    try: warm_profiles(a.dataset, a.split, svc.cfg, window=a.window, overlap=a.overlap, progress=not a.quiet, service=svc)
+    finally: svc.close()
+    print(format_store_stats(ProfileStore(svc.store.path).stats()))
 
 def _profiles_stats(a):
     from vlmfilm_wb.store import ProfileStore, format_store_stats
@@ -62,7 +65,7 @@ def _profiles_stats(a):
 # %% ../nbs/90_cli.ipynb #cab6ca18
 def _resume_train(a):
     "(folder, config) of `train --resume RUN_DIR`; config None when the run had finished."
-    from vlmfilm_wb.train import RunConfig
+    from vlmfilm_wb.config import RunConfig
     from vlmfilm_wb.core import config_from_dict, read_json, ConfigError
     if a.param or a.out or a.force: raise ConfigError("--resume RUN_DIR continues that run with its own config: no -p, --out or --force")
     d = Path(a.resume)
@@ -75,11 +78,12 @@ def _resume_train(a):
 DDP_RUN_DIR = 'VLMFILM_WB_DDP_RUN_DIR'   # the run folder, for the ranks Lightning starts by running this command again
 
 def _train(a):
-    from vlmfilm_wb.train import run_config, train, launch_rank
+    from vlmfilm_wb.config import run_config
+    from vlmfilm_wb.train import train, launch_rank
     import os
     if launch_rank() > 0:      # another DDP rank: train into rank 0's folder, write nothing else
         from vlmfilm_wb.core import config_from_dict, read_json, ConfigError
-        from vlmfilm_wb.train import RunConfig
+        from vlmfilm_wb.config import RunConfig
         import time
         if not (os.environ.get(DDP_RUN_DIR) or a.out or a.resume):
             raise ConfigError("a rank > 0 started by srun/torchrun needs the run folder: pass --out DIR (the same on every rank)")
@@ -138,22 +142,12 @@ def _templates() -> list[str]:
     except Exception: return ['train', 'ablate_stages']           # help must never fail
 
 def _compare(a):
-    "The across-seeds table of one or more ablate_stages runs of one experiment (seeds pooled)."
-    from vlmfilm_wb.analysis import pool_runs, seed_table, format_comparisons
-    from vlmfilm_wb.data import format_table
-    from vlmfilm_wb.core import write_json, ConfigError
-    pooled, params = pool_runs(a.runs)
-    if not pooled: raise ConfigError(f"{', '.join(a.runs)}: no finished arm (a train_summary.json and a default evaluation) yet")
-    pairs = [tuple(p.split(':', 1)) for p in a.pair] if a.pair else [tuple(c) for c in params.get('comparisons') or []]
-    for p in pairs:
-        if len(p) != 2 or any(k not in pooled for k in p):
-            raise ConfigError(f"--pair {':'.join(p)}: expected A:B with arms among {sorted(pooled)}")
-    arms, comps = seed_table(pooled, pairs)
-    cols = ('arm', 'seeds', 'dice', 'dice_per_seed', 'dice_seed_sd', 'cldice', 'betti0_error', 'betti1_error')
-    print(format_table([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k in cols} for r in arms]))
-    print('\n'.join(format_comparisons(comps)))
-    if a.out: write_json(a.out, dict(runs=[str(r) for r in a.runs], params=params, seeds={k: sorted(v) for k, v in pooled.items()},
-                                     arms=arms, comparisons=comps)); print(f"written: {a.out}")
+    "The across-seeds table of one or more ablate_stages runs of one experiment (seeds pooled): `analysis.compare_runs`, as README renders it."
+    from vlmfilm_wb.analysis import compare_runs
+    from vlmfilm_wb.core import write_json
+    text, data = compare_runs(a.runs, [tuple(p.split(':', 1)) for p in a.pair])
+    print(text)
+    if a.out: write_json(a.out, data); print(f"written: {a.out}")
 
 # %% ../nbs/90_cli.ipynb #0d5a4373
 def _error_line(err: dict) -> str:

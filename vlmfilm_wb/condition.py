@@ -1,8 +1,7 @@
 """From profiles to the condition vector: the batch-independent `ConditionEncoder` and the FiLM modes on/off/shuffle/null.
 
-`ConditionEncoder` maps a profile vector (and, in the `text_embed`/`vision`/`logits` feature modes, an embedding)
-through an MLP and a LayerNorm to `cond` (B, cond_dim). Every operation acts on one row at a time, so an image's
-condition never depends on the rest of its batch (no batch statistics, no centring over the batch).
+What the condition encoder (`model.ConditionEncoder`, beside the network it belongs to) is given: `profile_pixels`
+is the single rule for *which* pixels are profiled, and `Conditioner` turns a batch into encoder inputs.
 
 `Conditioner` decides, per batch, what the encoder sees, following the FiLM mode:
 
@@ -22,43 +21,33 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from .core import ConfigError
+from .data import denormalise_image
 from .profiles import DEFAULT_PROFILE, PROFILE_DIM, profile_features
-from .store import ProfileService, profile_pixels
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'FILM_MODES', 'FILM_MODE_ENV', 'ConditionEncoder', 'derangement', 'effective_film_mode', 'null_condition',
+__all__ = ['log', 'FILM_MODES', 'FILM_MODE_ENV', 'profile_pixels', 'derangement', 'effective_film_mode', 'null_condition',
            'drop_condition', 'Conditioner']
 
 # %% ../nbs/08_condition.ipynb #1ede156a
 FILM_MODES = ('on', 'off', 'shuffle', 'null')
 
-class ConditionEncoder(nn.Module):
-    "Profile features (B, F) (+ embedding (B, E)) → MLP → LayerNorm → cond (B, cond_dim); row-wise only."
-    def __init__(self, profile_dim: int = PROFILE_DIM, embed_dim: int = 0, cond_dim: int = 256, hidden: int = 256):
-        super().__init__()
-        self.profile_dim, self.embed_dim, self.cond_dim = profile_dim, embed_dim, cond_dim
-        self.embed_norm = nn.LayerNorm(embed_dim) if embed_dim else None
-        self.mlp = nn.Sequential(nn.Linear(profile_dim + embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, cond_dim))
-        self.norm = nn.LayerNorm(cond_dim)
 
-    def forward(self, feats: torch.Tensor,               # (B, profile_dim) profile vectors
-                emb: torch.Tensor|None = None,           # (B, embed_dim) embeddings, or None
-               ) -> torch.Tensor:                        # (B, cond_dim)
-        if feats.shape[-1] != self.profile_dim:
-            raise ConfigError(f"ConditionEncoder expects {self.profile_dim} profile features, got {feats.shape[-1]}")
-        x = feats
-        if self.embed_dim:
-            if emb is None or emb.shape[-1] != self.embed_dim:
-                raise ConfigError(f"ConditionEncoder expects an embedding of {self.embed_dim} values, got "
-                                  f"{None if emb is None else emb.shape[-1]} (feature mode and checkpoint disagree?)")
-            x = torch.cat([feats, self.embed_norm(emb.to(feats.dtype))], -1)
-        return self.norm(self.mlp(x))
+# %% ../nbs/08_condition.ipynb #db9a4e14
+def profile_pixels(batch: dict, scope: str, source=None) -> list[np.ndarray]:
+    "The uint8 (H, W) pixels to profile for each item of `batch` (keys `image` (B,1,h,w) and `index` (B,))."
+    if scope == 'image':
+        if source is None or 'index' not in batch:
+            raise ConfigError("profile_scope='image' needs the split's images (source) and each item's index")
+        idx = batch['index']
+        idx = idx.tolist() if hasattr(idx, 'tolist') else list(idx)
+        return [source.raw(int(i))[0] for i in idx]
+    if scope == 'patch':
+        return list(denormalise_image(batch['image'][:, 0]))
+    raise ConfigError(f"unknown profile_scope {scope!r}; expected 'image' or 'patch'")
 
 # %% ../nbs/08_condition.ipynb #6e6bf732
 def derangement(n: int, seed: int = 0) -> np.ndarray:

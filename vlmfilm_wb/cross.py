@@ -29,6 +29,8 @@ from PIL import Image
 from .core import ConfigError, DataError, read_json, write_json
 from .data import VesselImages, resize_patch, resolve_dataset
 
+from .checkpoint import read_checkpoint, checkpoint_config
+
 log = logging.getLogger(__name__)
 
 # %% auto #0
@@ -78,7 +80,6 @@ def make_proxy_dataset(src, dest, split: str = 'test', size: int = 512, seed: in
 def target_scale(ckpt, root, split: str, spec) -> float:
     "The `input_scale` for evaluating checkpoint `ckpt` on `root/split`: a number, or 'auto' (training side / median side)."
     from vlmfilm_wb.predict import training_image_size, frame_scale
-    from vlmfilm_wb.train import read_checkpoint, checkpoint_config
     if str(spec).strip() != 'auto': return frame_scale(spec, (1, 1), None)
     ds = VesselImages(resolve_dataset(root), split)
     side = float(np.median([(a.shape[0] * a.shape[1]) ** 0.5 for a in ds.images]))

@@ -36,8 +36,8 @@ from .core import write_json, atomic_write_text, atomic_write_bytes, ConfigError
 from .data import VesselImages, resolve_dataset, REGISTRY
 from .infer import predict_split
 from .metrics import summarise, metrics_frame
-from .train import segmenter_from_checkpoint, read_checkpoint, checkpoint_config, checkpoint_dataset, prior_summary
-from .firstpass import first_pass_summary
+from .checkpoint import (segmenter_from_checkpoint, read_checkpoint, checkpoint_config, checkpoint_dataset, prior_summary,
+                                   first_pass_summary)
 
 log = logging.getLogger(__name__)
 

@@ -36,12 +36,13 @@ from torch import nn
 
 from .core import ConfigError
 from .profiles import PROFILE_DIM, PROFILE_FEATURES
-from .condition import ConditionEncoder, FILM_MODES
+
 
 # %% auto #0
-__all__ = ['MODEL_PRESETS', 'STATIC_RATIO', 'BOUND', 'ModelConfig', 'resolve_model_config', 'stage_table', 'TimeEmbedding',
-           'ResBlock', 'Attention', 'FiLMHead', 'FiLMLayer', 'FiLMUNet', 'VesselFlowNet', 'count_parameters',
-           'FiLMRecorder', 'film_parameters', 'film_sensitivity', 'static_stages']
+__all__ = ['MODEL_PRESETS', 'STATIC_RATIO', 'BOUND', 'COLLAPSE_EPS', 'COLLAPSE_ROUNDS', 'ModelConfig', 'resolve_model_config',
+           'stage_table', 'ConditionEncoder', 'TimeEmbedding', 'ResBlock', 'Attention', 'FiLMHead', 'FiLMLayer',
+           'FiLMUNet', 'VesselFlowNet', 'count_parameters', 'FiLMRecorder', 'film_parameters', 'film_sensitivity',
+           'static_stages', 'film_stats']
 
 # %% ../nbs/09_model.ipynb #b1562306
 MODEL_PRESETS = {
@@ -97,6 +98,30 @@ def stage_table(cfg: ModelConfig) -> list[dict]:
     L = len(c.channels)
     return [dict(stage=s, level=L - 1 - s, channels=c.channels[L - 1 - s], resolution=f"1/{2 ** (L - 1 - s)}",
                  attention=(L - 1 - s) in c.attn_levels, film=s in c.film_stages) for s in range(L)]
+
+# %% ../nbs/09_model.ipynb #ca11ca55
+class ConditionEncoder(nn.Module):
+    "Profile features (B, F) (+ embedding (B, E)) → MLP → LayerNorm → cond (B, cond_dim); row-wise only."
+    def __init__(self, profile_dim: int = PROFILE_DIM, embed_dim: int = 0, cond_dim: int = 256, hidden: int = 256):
+        super().__init__()
+        self.profile_dim, self.embed_dim, self.cond_dim = profile_dim, embed_dim, cond_dim
+        self.embed_norm = nn.LayerNorm(embed_dim) if embed_dim else None
+        self.mlp = nn.Sequential(nn.Linear(profile_dim + embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, cond_dim))
+        self.norm = nn.LayerNorm(cond_dim)
+
+    def forward(self, feats: torch.Tensor,               # (B, profile_dim) profile vectors
+                emb: torch.Tensor|None = None,           # (B, embed_dim) embeddings, or None
+               ) -> torch.Tensor:                        # (B, cond_dim)
+        if feats.shape[-1] != self.profile_dim:
+            raise ConfigError(f"ConditionEncoder expects {self.profile_dim} profile features, got {feats.shape[-1]}")
+        x = feats
+        if self.embed_dim:
+            if emb is None or emb.shape[-1] != self.embed_dim:
+                raise ConfigError(f"ConditionEncoder expects an embedding of {self.embed_dim} values, got "
+                                  f"{None if emb is None else emb.shape[-1]} (feature mode and checkpoint disagree?)")
+            x = torch.cat([feats, self.embed_norm(emb.to(feats.dtype))], -1)
+        return self.norm(self.mlp(x))
 
 # %% ../nbs/09_model.ipynb #59ae3658
 def _gn(c: int, groups: int) -> nn.GroupNorm:
@@ -349,3 +374,18 @@ def film_sensitivity(net: nn.Module, cond: torch.Tensor) -> dict[int, dict[str, 
 def static_stages(sens: dict[int, dict], ratio: float = STATIC_RATIO) -> list[int]:
     "Stages whose gamma and beta vary across images by less than `ratio` of their variation across channels."
     return [s for s, d in sens.items() if all(d[k] == d[k] and d[k] < ratio for k in ('gamma_image_vs_channel', 'beta_image_vs_channel'))]
+
+# %% ../nbs/09_model.ipynb #78ce884d
+COLLAPSE_EPS, COLLAPSE_ROUNDS = 1e-4, 3
+
+@torch.no_grad()
+def film_stats(net: VesselFlowNet, cond: torch.Tensor, sens: dict|None = None) -> dict[str, float]:
+    "Per FiLM stage: gamma/beta mean and spread across the rows of `cond`, channels at the bound, image/channel spread ratio."
+    out = {}
+    sens = film_sensitivity(net, cond) if sens is None else sens
+    for s, (g, b) in film_parameters(net, cond).items():
+        sp = lambda a: float(a.std(0).mean()) if a.shape[0] > 1 else 0.0
+        out.update({f's{s}/gamma_mean': float(g.mean()), f's{s}/gamma_spread': sp(g),
+                    f's{s}/beta_mean': float(b.mean()), f's{s}/beta_spread': sp(b),
+                    **{f's{s}/{k}': v for k, v in sens[s].items() if k.endswith(('at_bound', 'image_vs_channel'))}})
+    return out

@@ -25,6 +25,8 @@ import torch
 from .core import DataError, ConfigError, atomic_write_bytes, atomic_write_text, write_json, config_to_dict
 from .data import IMAGE_EXTS, bits_to_uint8, normalise_image, read_image_info
 
+from .checkpoint import segmenter_from_checkpoint
+
 log = logging.getLogger(__name__)
 
 # %% auto #0
@@ -212,7 +214,6 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
             film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, progress: bool = True,
             input_scale: str|float|None = None, train_spacing: float|None = None) -> dict:
     "Segment `inputs` (files, folders, globs; images or DICOM) with checkpoint `ckpt`; writes PNGs, CSV and summary into `out`."
-    from vlmfilm_wb.train import segmenter_from_checkpoint
     from vlmfilm_wb.viz import overlay
     from vlmfilm_wb.fov import fov_mask, edge_band
     out = Path(out)

@@ -21,6 +21,8 @@ import torch
 from .core import atomic_write_bytes, ConfigError
 from .profiles import FOCUS_KEYS
 
+from .checkpoint import segmenter_from_checkpoint
+
 log = logging.getLogger(__name__)
 
 # %% auto #0
@@ -139,7 +141,6 @@ class Explorer:
     "Interactive view of one checkpoint on one split: image, mask, x_t/p_1 per sampler step, profile, gamma/beta per stage."
     def __init__(self, checkpoint: str|Path, dataset: str|None = None, split: str = 'val', store=None, device=None,
                  sample_steps: int|None = None):
-        from vlmfilm_wb.train import segmenter_from_checkpoint
         from vlmfilm_wb.data import VesselImages, resolve_dataset
         from vlmfilm_wb.model import stage_table
         self.seg, self.cfg, self.info = segmenter_from_checkpoint(

@@ -119,6 +119,10 @@ _WORDS01 = {'none': 0.0, 'very low': 0.1, 'low': 0.25, 'medium': 0.5, 'moderate'
 _WORDS_DIFF = {'trivial': 1.0, 'very easy': 1.0, 'easy': 2.0, 'medium': 3.0, 'moderate': 3.0, 'average': 3.0,
                'hard': 4.0, 'difficult': 4.0, 'very hard': 5.0, 'very difficult': 5.0, 'extreme': 5.0}
 
+def _beyond_01(v: float) -> float:
+    "A bare number above 1 on a 0-1 field, read on the smallest scale that holds it: (1, 5] a 1-5 answer, beyond a percentage."
+    return (v - 1.0) / 4.0 if v <= 5.0 else v / 100.0
+
 def _coerce_value(v, lo: float, hi: float, words: dict) -> float|None:
     "A number in [lo, hi] from `v`, or None when it cannot be read."
     if isinstance(v, (list, tuple)) and len(v) == 1: v = v[0]
@@ -140,7 +144,7 @@ def _coerce_value(v, lo: float, hi: float, words: dict) -> float|None:
     v = float(v)
     if not math.isfinite(v): return None
     if pct: v = lo + v / 100.0 * (hi - lo)                       # a position on the range: 100 % is the top
-    elif hi == 1.0 and 2.0 <= v <= 100.0: v = v / 100.0          # a 0-100 answer on a 0-1 field; (1, 2) clamps to 1
+    elif (lo, hi) == (0.0, 1.0) and v > 1.0: v = _beyond_01(v)   # a 1-5 or 0-100 answer on a 0-1 field
     return min(max(v, lo), hi)
 
 # %% ../nbs/04_profiles.ipynb #acfeb32e

@@ -1,0 +1,31 @@
+"""Issue 27: output folders that are ours only, honest readers, a bounded parser, errors that point right.
+
+Each test here failed before its fix; the item numbers are the issue's."""
+import json, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vlmfilm_wb.cli import main as cli_main
+
+
+def _cli(args, capsys):
+    "Run `vlmfilm-wb ARGS` in this process: (exit code, stdout, stderr)."
+    rc = cli_main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# ---------------------------------------------------------------- item 9: one confidence rule for 0-1, 1-5 and 0-100 answers
+from vlmfilm_wb.profiles import parse_profile
+
+
+@pytest.mark.parametrize('value, expected', [
+    (0.7, 0.7), (1, 1.0),                          # 0-1: as given
+    (1.99, 0.2475), (2, 0.25), (4, 0.75), (5, 1.0),  # (1, 5]: a 1-5 answer, (v - 1) / 4 (was 1.0 / 0.02 / 0.04)
+    (50, 0.5), (85, 0.85), (100, 1.0),             # (5, 100]: a percentage
+    (150, 1.0), (-3, 0.0)])                        # outside every scale: clamped
+def test_confidence_scales(value, expected):
+    p = parse_profile(f'{{"confidence": {value}, "focus": {{"boundary": "{value}"}}}}')
+    assert p.parsed and p.confidence == pytest.approx(expected) and p.boundary == pytest.approx(expected)

@@ -29,3 +29,18 @@ from vlmfilm_wb.profiles import parse_profile
 def test_confidence_scales(value, expected):
     p = parse_profile(f'{{"confidence": {value}, "focus": {{"boundary": "{value}"}}}}')
     assert p.parsed and p.confidence == pytest.approx(expected) and p.boundary == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- item 11: the parser is linear in its input
+def _nested_reply(mb=1.0):
+    "A reply of `mb` MB: the profile nested 63 deep in broken objects whose bare 'key' runs 48k spaces, then prose."
+    head = '{"a": ' * 62 + '{"profile": {"difficulty": 4, "confidence": 0.9}, "notes": ok, a' + ' ' * 48_000 + 'b}' + '}' * 62
+    return head + ' and more.' * int((mb * 2**20 - len(head)) / 10)
+
+
+def test_parser_1mb_nested_reply():
+    "Took minutes (the bare-key regex backtracked quadratically over the spaces); a benchmark row times it (bench/run.py --only parser)."
+    s = _nested_reply()
+    assert len(s) > 2**20 - 10
+    p = parse_profile(s)
+    assert p.parsed and (p.difficulty, p.confidence) == (4.0, 0.9)

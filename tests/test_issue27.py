@@ -44,3 +44,35 @@ def test_parser_1mb_nested_reply():
     assert len(s) > 2**20 - 10
     p = parse_profile(s)
     assert p.parsed and (p.difficulty, p.confidence) == (4.0, 0.9)
+
+
+# ---------------------------------------------------------------- item 13: a checkpoint that could run code
+import os, pickle, torch
+from vlmfilm_wb.core import CheckpointError, refused_pickle_message
+
+
+class _RunsCode:
+    def __reduce__(self): return (os.system, ('echo this-should-never-run',))
+
+
+def _code_bearing(tmp_path, legacy=False):
+    p = tmp_path / ('legacy.ckpt' if legacy else 'model.ckpt')
+    torch.save({'vlmfilm_wb': {}, 'state_dict': {}, 'x': _RunsCode()}, p, _use_new_zipfile_serialization=not legacy)
+    return p
+
+
+@pytest.mark.parametrize('legacy', [False, True])
+def test_code_bearing_checkpoint_message(tmp_path, legacy):
+    p = _code_bearing(tmp_path, legacy)
+    with pytest.raises(pickle.UnpicklingError) as e: torch.load(p, map_location='cpu', weights_only=True)
+    m = refused_pickle_message(p, e.value)
+    assert m.startswith(f'{p}: this file could run code when opened (its pickle names ') and 'system' in m
+    assert 'will not open it' in m and 'weights_only' not in m and '\n' not in m
+
+
+@pytest.mark.xfail(strict=True, reason='needs the one-line read_checkpoint change in nbs/12_train.ipynb (issue 27 item 13)')
+@pytest.mark.parametrize('legacy', [False, True])
+def test_read_checkpoint_refuses_code_bearing(tmp_path, legacy):
+    from vlmfilm_wb.train import read_checkpoint
+    with pytest.raises(CheckpointError) as e: read_checkpoint(_code_bearing(tmp_path, legacy))
+    assert 'could run code when opened' in str(e.value) and 'weights_only' not in str(e.value)

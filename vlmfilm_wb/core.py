@@ -15,16 +15,17 @@ Everything else in `vlmfilm_wb` stands on four small things defined here:
 
 # %% ../nbs/00_core.ipynb #9f27ca24
 from __future__ import annotations
-import configparser, dataclasses, difflib, hashlib, json, os, tempfile, types, typing
+import configparser, dataclasses, difflib, hashlib, json, os, re, tempfile, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 # %% auto #0
 __all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError', 'CheckpointError',
-           'find_project_root', 'Settings', 'load_settings', 'resolve_device', 'tune_malloc', 'atomic_write_bytes',
-           'atomic_write_text', 'write_json', 'read_json', 'interval_text', 'in_interval', 'check_ranges', 'yaml_load',
-           'config_from_dict', 'config_to_dict', 'leaf_paths', 'override', 'stable_hash', 'sha256_file']
+           'refused_pickle_message', 'find_project_root', 'Settings', 'load_settings', 'resolve_device', 'tune_malloc',
+           'atomic_write_bytes', 'atomic_write_text', 'write_json', 'read_json', 'interval_text', 'in_interval',
+           'check_ranges', 'yaml_load', 'config_from_dict', 'config_to_dict', 'leaf_paths', 'override', 'stable_hash',
+           'sha256_file']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -41,6 +42,20 @@ class CacheError(WorkbenchError, RuntimeError):
 
 class CheckpointError(WorkbenchError, RuntimeError):
     "A checkpoint that does not match the model it is loaded into."
+
+# %% ../nbs/00_core.ipynb #7071971f
+def refused_pickle_message(path: str|Path, err: BaseException) -> str|None:
+    "When `err` is torch's weights-only refusal of a pickle that names code, or of a zip checkpoint, one line to show (never torch's advice); else None."
+    msg = str(err)
+    if type(err).__name__ != 'UnpicklingError' or 'Weights only load failed' not in msg: return None
+    if (named := re.search(r'GLOBAL ([\w.]+)', msg)):
+        return (f"{path}: this file could run code when opened (its pickle names {named.group(1)}, which unpickling would "
+                f"import and call); the workbench will not open it. Use a model.ckpt written by `vlmfilm-wb train`, from a source you trust")
+    import zipfile
+    if not zipfile.is_zipfile(path): return None      # a text or binary file the unpickler choked on: the caller says what it is
+    op = re.search(r'Unsupported operand \d+', msg)
+    return (f"{path}: unreadable checkpoint: a PyTorch zip archive whose pickle the safe loader cannot read"
+            f"{f' ({op.group(0)})' if op else ''}; the workbench will not open it. Expected a model.ckpt written by `vlmfilm-wb train`")
 
 # %% ../nbs/00_core.ipynb #a023b865
 SETTINGS_SECTION = 'vlmfilm_wb'

@@ -338,7 +338,7 @@ def test_eval_again_into_one_folder_leaves_no_stale_files(smoke_ckpt, tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ['ev']                          # no partial folder left behind
     other = tmp_path / 'notes'; other.mkdir(); (other / 'mine.txt').write_text('x')
     rc, out, err = _eval(ckpt, db, capsys, '--out', other, '--limit', '1')
-    assert rc == 2 and f'evaluation folder {other} exists and is not an evaluation' in err
+    assert rc == 2 and f'{other}: exists and was not made by vlmfilm-wb' in err          # issue 27: one rule for output folders
     assert [p.name for p in other.iterdir()] == ['mine.txt']
 
 

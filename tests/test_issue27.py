@@ -76,3 +76,63 @@ def test_read_checkpoint_refuses_code_bearing(tmp_path, legacy):
     from vlmfilm_wb.train import read_checkpoint
     with pytest.raises(CheckpointError) as e: read_checkpoint(_code_bearing(tmp_path, legacy))
     assert 'could run code when opened' in str(e.value) and 'weights_only' not in str(e.value)
+
+
+# ---------------------------------------------------------------- items 1-4: a folder we write into is new, or ours
+from vlmfilm_wb.core import ConfigError, OUTPUT_MARKER, mark_output_dir
+
+
+def _users_folder(tmp_path, *names):
+    "A folder of the user's (no marker) holding `names`; returns it and its contents, to check it stays intact."
+    d = tmp_path / 'mine'; d.mkdir()
+    for n in names: (d / n).write_text(f'my {n}')
+    return d, {n: f'my {n}' for n in names}
+
+
+def _contents(d): return {p.name: p.read_text() for p in Path(d).iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize('extra', [[], ['--no-png']])
+def test_eval_refuses_a_users_folder_with_a_summary(workbench, tmp_path, capsys, extra):
+    "Item 1: was deleted whole, exit 0."
+    d, files = _users_folder(tmp_path, 'notes.md', 'figure.png', 'summary.json')
+    rc, out, err = _cli(['eval', tmp_path / 'model.ckpt', '--out', d, '-q', *extra], capsys)
+    assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err and len(err.strip().splitlines()) == 1, err
+    assert _contents(d) == files
+
+
+def test_predict_refuses_a_users_predictions(workbench, tmp_path, capsys):
+    "Item 3: a user's predictions.csv was overwritten."
+    d, files = _users_folder(tmp_path, 'predictions.csv')
+    rc, out, err = _cli(['predict', tmp_path / 'model.ckpt', tmp_path, '--out', d, '-q'], capsys)
+    assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err, err
+    assert _contents(d) == files
+
+
+def test_eval_refuses_a_prediction_folder(workbench, tmp_path, capsys):
+    "Item 4: eval --out an earlier prediction folder deleted the predictions."
+    d, files = _users_folder(tmp_path, 'predictions.csv', 'summary.json')
+    mark_output_dir(d, 'predict'); files = _contents(d)
+    rc, out, err = _cli(['eval', tmp_path / 'model.ckpt', '--out', d, '-q'], capsys)
+    assert rc == 2 and f'{d}: holds the output of `vlmfilm-wb predict`, not of `vlmfilm-wb eval`' in err, err
+    assert _contents(d) == files
+
+
+def test_train_force_refuses_a_folder_not_ours(workbench, tmp_path, capsys):
+    "Item 2: --force deleted logs/, checkpoints/ and params.json of any folder; the refusal suggested --force."
+    d, files = _users_folder(tmp_path, 'params.json', 'notes.md')
+    (d / 'logs').mkdir(); (d / 'logs' / 'mine.csv').write_text('x')
+    for force in ([], ['--force']):
+        rc, out, err = _cli(['train', '--preset', 'smoke', '--out', d, '-q', *force], capsys)
+        assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err and '--force' not in err, err
+    assert {k: v for k, v in _contents(d).items() if k != 'logs'} == files and (d / 'logs' / 'mine.csv').read_text() == 'x'
+
+
+def test_run_folders_carry_the_marker(workbench, tmp_path):
+    from vlmfilm_wb.runs import start_run
+    d = start_run('cli-train', {}, out=tmp_path / 'r')
+    assert json.loads((d / OUTPUT_MARKER).read_text())['made_by'] == 'vlmfilm-wb train'
+    with pytest.raises(ConfigError, match='pass --force to replace the run in it'): start_run('cli-train', {}, out=d)
+    (d / 'notes.md').write_text('mine')
+    d2 = start_run('cli-train', {'seed': 2}, out=d, force=True)       # --force replaces our files only
+    assert d2 == d and (d / 'notes.md').read_text() == 'mine' and json.loads((d / 'params.json').read_text())['params'] == {'seed': 2}

@@ -136,3 +136,15 @@ def test_run_folders_carry_the_marker(workbench, tmp_path):
     (d / 'notes.md').write_text('mine')
     d2 = start_run('cli-train', {'seed': 2}, out=d, force=True)       # --force replaces our files only
     assert d2 == d and (d / 'notes.md').read_text() == 'mine' and json.loads((d / 'params.json').read_text())['params'] == {'seed': 2}
+
+
+# ---------------------------------------------------------------- item 17: a misspelt top-level grid key
+@pytest.mark.parametrize('text, msg', [
+    ('parms: {max_steps: 2}\ngrid: {seed: [1, 2]}\n', "unknown key 'parms' (did you mean 'params'?)"),
+    ('gird: {seed: [1, 2]}\n', "grid entry 'gird' must be a non-empty list, got {'seed': [1, 2]} (did you mean 'grid'?)")])
+def test_grid_misspelt_top_level_key(tmp_path, text, msg):
+    from vlmfilm_wb.runs import read_grid
+    from vlmfilm_wb.core import ConfigError
+    (tmp_path / 'g.yaml').write_text(text)
+    with pytest.raises(ConfigError) as e: read_grid(tmp_path / 'g.yaml')
+    assert msg in str(e.value), str(e.value)

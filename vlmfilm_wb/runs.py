@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .core import ConfigError, WorkbenchError, load_settings, write_json, read_json, find_project_root, \
     OUTPUT_MARKER, check_output_dir, mark_output_dir
-from .core import _parse_scalar, yaml_load
+from .core import _parse_scalar, _suggest, yaml_load
 
 log = logging.getLogger(__name__)
 
@@ -256,10 +256,15 @@ def read_grid(path: str|Path) -> list[dict]:
     except FileNotFoundError as e: raise ConfigError(f"{path}: grid file not found") from e
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML ({e})") from e
     if not isinstance(g, dict): raise ConfigError(f"{path}: expected a mapping with 'grid' (and optional 'params')")
-    if set(g) - {'grid', 'params'}: grid, fixed = g, {}
-    else: grid, fixed = g.get('grid') or {}, g.get('params') or {}
+    extra = sorted(map(str, set(g) - {'grid', 'params'}))
+    if extra and set(g) & {'grid', 'params'}:                  # the structured form with a stray key: a typo, say which
+        raise ConfigError(f"{path}: unknown key {extra[0]!r}{_suggest(extra[0], ('grid', 'params'))}: a grid file holds "
+                          f"'grid' (and optional 'params'), or only grid entries")
+    grid, fixed = (g, {}) if extra else (g.get('grid') or {}, g.get('params') or {})
     for k, v in grid.items():
-        if not isinstance(v, list) or not v: raise ConfigError(f"{path}: grid entry {k!r} must be a non-empty list, got {v!r}")
+        if not isinstance(v, list) or not v:
+            hint = _suggest(str(k), ('grid', 'params')) if isinstance(v, dict) else ''   # a mapping: a misspelt 'grid'?
+            raise ConfigError(f"{path}: grid entry {k!r} must be a non-empty list, got {v!r}{hint}")
     keys = list(grid)
     return [{**fixed, **dict(zip(keys, combo))} for combo in itertools.product(*(grid[k] for k in keys))]
 

@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/run.py                      # everything (about 30-40 minutes on a 2-core CPU)
     .venv/bin/python bench/run.py --only train store   # some sections
+    .venv/bin/python bench/run.py --only parser --quick   # the profile parser on 1 MB adversarial replies
     .venv/bin/python bench/run.py --checkpoint cache/runs/<run>/model.ckpt   # + quality against sampler steps
     .venv/bin/python bench/run.py --only quality --checkpoint CKPT --quality-splits test --quality-steps 1 2 4 8
     .venv/bin/python bench/run.py --only frontier --checkpoint CKPT [--limit N]   # steps {1,2,4,8} x jump x order x samples {1,4}
@@ -214,7 +215,25 @@ def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochast
     return dict(rows=rows, seconds=time.perf_counter() - t, dataset=str(cfg.data.dataset), split=split, out_dir=str(out), **_peak())
 
 
-CASES = dict(train=case_train, sample=case_sample, store=case_store, qwen=case_qwen, quality=case_quality, frontier=case_frontier)
+def case_parser(mb=1.0, repeats=3):
+    """Profile-parser seconds on 1 MB adversarial replies (issue 27 item 11: was minutes; the bound is under a second)."""
+    from vlmfilm_wb.profiles import parse_profile
+    n, tail = 48_000, lambda h: h + ' and more.' * max(0, int((mb * 2**20 - len(h)) / 10))
+    replies = {  # each: 64 nested '{' within the 50,000 characters read, every one a candidate that fails to decode
+        'profile 63 deep in broken objects, a 48k-space bare key': tail('{"a": ' * 62 + '{"profile": {"difficulty": 4}, "notes": ok, a'
+                                                                        + ' ' * n + 'b}' + '}' * 62),
+        '64 nested broken objects of single-quoted strings': tail('{' * 64 + "difficulty: 2, " + "'a', " * (n // 5) + '}' * 64),
+        '64 nested broken objects of bare words': tail('{' * 64 + 'difficulty: 2, ' + 'a ' * (n // 2) + '}' * 64)}
+    out = {}
+    for what, s in replies.items():
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter(); p = parse_profile(s); ts.append(time.perf_counter() - t)
+        out[what] = dict(seconds=statistics.median(ts), chars=len(s), parsed=p.parsed)
+    return dict(rows=out, **_peak())
+
+
+CASES = dict(train=case_train, sample=case_sample, store=case_store, qwen=case_qwen, quality=case_quality, frontier=case_frontier, parser=case_parser)
 
 
 # ----------------------------------------------------------------------------------------------------- the driver
@@ -238,7 +257,7 @@ def machine() -> str:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--case'); ap.add_argument('--kwargs', default='{}')
-    ap.add_argument('--only', nargs='*', default=['train', 'switches', 'sample', 'store', 'qwen', 'quality'])
+    ap.add_argument('--only', nargs='*', default=['train', 'switches', 'sample', 'store', 'qwen', 'quality', 'parser'])
     ap.add_argument('--checkpoint', default='', help='a trained checkpoint for the quality-against-steps section')
     ap.add_argument('--quality-splits', nargs='*', default=['val', 'test'], help='splits of the quality section')
     ap.add_argument('--quality-steps', nargs='*', type=int, default=None, help='sampler steps of the quality section (default 1 2 4 8 16; 1 2 4 8 with --quick)')
@@ -316,6 +335,11 @@ def main():
             r = run_case('qwen', mode=mode)
             if 'error' not in r: add('qwen', f'tiny Qwen2.5-VL, {mode}, 300x300, batch 8', f"{r['profiles_per_s']:.1f}", 'profiles/s',
                                       f"parse failures {100 * r['parse_failure_rate']:.0f} %, peak RSS {r['peak_rss_mb']:.0f} MB")
+    if 'parser' in a.only:
+        r = run_case('parser')
+        for what, row in r.get('rows', {}).items():
+            add('parser', f"{row['chars'] / 2**20:.1f} MB reply: {what} (target < 1 s)", f"{row['seconds']:.3f}", 's',
+                f"parsed {row['parsed']}")
     if 'quality' in a.only and a.checkpoint:
         for split in a.quality_splits:
             r = run_case('quality', checkpoint=a.checkpoint, split=split, steps=a.quality_steps or ([1, 2, 4, 8] if a.quick else [1, 2, 4, 8, 16]),

@@ -27,8 +27,8 @@ from vlmfilm_wb.profiles import parse_profile, DEFAULT_PROFILE
 
 
 @pytest.mark.parametrize('reply, field, value', [
-    ('{"confidence": 1.0001}', 'confidence', 1.0),          # overshoot of the 0-1 scale: clamped, not 0.010001
-    ('{"confidence": 1.5}', 'confidence', 1.0),             # was 0.015
+    ('{"confidence": 1}', 'confidence', 1.0),               # the top of the 0-1 scale
+    ('{"confidence": 1.5}', 'confidence', 0.125),           # was 0.015; above 1 a 1-5 answer (issue 27 item 9)
     ('{"confidence": 85}', 'confidence', 0.85),             # a 0-100 answer stays a percentage
     ('{"difficulty": "100%"}', 'difficulty', 5.0),          # was 1: a percentage is a position on 1..5
     ('{"difficulty": "0%"}', 'difficulty', 1.0),
@@ -338,7 +338,7 @@ def test_eval_again_into_one_folder_leaves_no_stale_files(smoke_ckpt, tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ['ev']                          # no partial folder left behind
     other = tmp_path / 'notes'; other.mkdir(); (other / 'mine.txt').write_text('x')
     rc, out, err = _eval(ckpt, db, capsys, '--out', other, '--limit', '1')
-    assert rc == 2 and f'evaluation folder {other} exists and is not an evaluation' in err
+    assert rc == 2 and f'{other}: exists and was not made by vlmfilm-wb' in err          # issue 27: one rule for output folders
     assert [p.name for p in other.iterdir()] == ['mine.txt']
 
 

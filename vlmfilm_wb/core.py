@@ -15,16 +15,18 @@ Everything else in `vlmfilm_wb` stands on four small things defined here:
 
 # %% ../nbs/00_core.ipynb #9f27ca24
 from __future__ import annotations
-import configparser, dataclasses, difflib, hashlib, json, os, tempfile, types, typing
+import configparser, dataclasses, difflib, hashlib, json, os, re, tempfile, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 # %% auto #0
-__all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError', 'CheckpointError',
-           'find_project_root', 'Settings', 'load_settings', 'resolve_device', 'tune_malloc', 'atomic_write_bytes',
-           'atomic_write_text', 'write_json', 'read_json', 'interval_text', 'in_interval', 'check_ranges', 'yaml_load',
-           'config_from_dict', 'config_to_dict', 'leaf_paths', 'override', 'stable_hash', 'sha256_file']
+__all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'OUTPUT_MARKER', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError',
+           'CheckpointError', 'refused_pickle_message', 'find_project_root', 'Settings', 'load_settings',
+           'resolve_device', 'tune_malloc', 'atomic_write_bytes', 'atomic_write_text', 'write_json', 'read_json',
+           'mark_output_dir', 'output_dir_marker', 'check_output_dir', 'replace_dir', 'interval_text', 'in_interval',
+           'check_ranges', 'yaml_load', 'config_from_dict', 'config_to_dict', 'leaf_paths', 'override', 'stable_hash',
+           'sha256_file']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -41,6 +43,20 @@ class CacheError(WorkbenchError, RuntimeError):
 
 class CheckpointError(WorkbenchError, RuntimeError):
     "A checkpoint that does not match the model it is loaded into."
+
+# %% ../nbs/00_core.ipynb #7071971f
+def refused_pickle_message(path: str|Path, err: BaseException) -> str|None:
+    "When `err` is torch's weights-only refusal of a pickle that names code, or of a zip checkpoint, one line to show (never torch's advice); else None."
+    msg = str(err)
+    if type(err).__name__ != 'UnpicklingError' or 'Weights only load failed' not in msg: return None
+    if (named := re.search(r'GLOBAL ([\w.]+)', msg)):
+        return (f"{path}: this file could run code when opened (its pickle names {named.group(1)}, which unpickling would "
+                f"import and call); the workbench will not open it. Use a model.ckpt written by `vlmfilm-wb train`, from a source you trust")
+    import zipfile
+    if not zipfile.is_zipfile(path): return None      # a text or binary file the unpickler choked on: the caller says what it is
+    op = re.search(r'Unsupported operand \d+', msg)
+    return (f"{path}: unreadable checkpoint: a PyTorch zip archive whose pickle the safe loader cannot read"
+            f"{f' ({op.group(0)})' if op else ''}; the workbench will not open it. Expected a model.ckpt written by `vlmfilm-wb train`")
 
 # %% ../nbs/00_core.ipynb #a023b865
 SETTINGS_SECTION = 'vlmfilm_wb'
@@ -168,6 +184,53 @@ def read_json(path: str|Path) -> Any:
     try: return json.loads(path.read_text(encoding='utf-8'))
     except FileNotFoundError as e: raise WorkbenchError(f"{path}: file not found") from e
     except json.JSONDecodeError as e: raise WorkbenchError(f"{path}: not valid JSON ({e})") from e
+
+# %% ../nbs/00_core.ipynb #f2b5fc53
+OUTPUT_MARKER = '.vlmfilm_wb.json'
+
+def mark_output_dir(d: str|Path, kind: str, made_by: str|None = None, **info) -> Path:
+    "Record in folder `d` that `vlmfilm-wb KIND` (or `made_by`) made it: the marker every output folder of ours carries."
+    return write_json(Path(d)/OUTPUT_MARKER, dict(kind=kind, made_by=made_by or f'vlmfilm-wb {kind}', **info))
+
+def output_dir_marker(d: str|Path) -> dict|None:
+    "The marker of folder `d` (`kind`, `made_by`, ...), or None when it has none or it cannot be read."
+    try: m = json.loads((Path(d)/OUTPUT_MARKER).read_text(encoding='utf-8'))
+    except (OSError, ValueError): return None
+    return m if isinstance(m, dict) and isinstance(m.get('kind'), str) else None
+
+def check_output_dir(d: str|Path, kind: str, command: str, legacy=None) -> bool:
+    """May `command` (of output `kind`) write into folder `d`? False: new or empty; True: it holds our earlier output of
+    this kind (the caller replaces it); else a one-line ConfigError, whatever the flags. `legacy(d)`: whether an unmarked
+    folder is this kind's output from before markers."""
+    d = Path(d)
+    if not d.exists(): return False
+    if not d.is_dir(): raise ConfigError(f"{d}: is a file, expected an output folder")
+    have = sorted(p.name for p in d.iterdir())
+    if not have: return False
+    m = output_dir_marker(d)
+    if m is not None and m['kind'] == kind: return True
+    if m is not None:
+        raise ConfigError(f"{d}: holds the output of `{m.get('made_by', m['kind'])}`, not of `{command}`: refusing to write into it; pass another --out")
+    if OUTPUT_MARKER not in have and legacy is not None and legacy(d): return True
+    shown = ', '.join(have[:5]) + (', …' if len(have) > 5 else '')
+    raise ConfigError(f"{d}: exists and was not made by vlmfilm-wb (no readable {OUTPUT_MARKER}; holds {shown}): refusing to "
+                      f"write into it, whatever the flags; pass a new or empty --out")
+
+def replace_dir(tmp: str|Path, out: str|Path):
+    "Replace folder `out` by the finished folder `tmp` (the old contents removed whole, never mixed with the new)."
+    import shutil, uuid
+    tmp, out = Path(tmp), Path(out)
+    for _ in range(10):
+        old = out.parent/f'.{out.name}.old-{uuid.uuid4().hex[:8]}'
+        try:
+            if out.exists(): os.rename(out, old)
+            os.rename(tmp, out)
+        except OSError:
+            continue                                       # another writer swapped in meanwhile: try again
+        finally:
+            if old.exists(): shutil.rmtree(old, ignore_errors=True)
+        return
+    raise ConfigError(f"{out}: could not replace the output folder (busy?)")
 
 # %% ../nbs/00_core.ipynb #fb809e56
 def _parse_interval(spec: str) -> tuple[float, float, bool, bool]:

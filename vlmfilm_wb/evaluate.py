@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np, torch
 from PIL import Image
 
-from .core import write_json, atomic_write_text, atomic_write_bytes, ConfigError, config_to_dict, stable_hash
+from .core import write_json, atomic_write_text, atomic_write_bytes, ConfigError, config_to_dict, stable_hash, \
+    check_output_dir, mark_output_dir, replace_dir
 from .data import VesselImages, resolve_dataset, REGISTRY
 from .infer import predict_split
 from .metrics import summarise, metrics_frame
@@ -42,7 +43,7 @@ from .checkpoint import (segmenter_from_checkpoint, read_checkpoint, checkpoint_
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'eval_folder_name', 'evaluate', 'format_summary']
+__all__ = ['log', 'EVAL_FILES', 'eval_folder_name', 'evaluate', 'format_summary']
 
 # %% ../nbs/13_evaluate.ipynb #b3e03844
 def _png(a: np.ndarray) -> bytes:
@@ -67,19 +68,11 @@ def eval_folder_name(dataset, split: str, trained, used, film_mode: str, trained
     if limit: parts.append(f'first{int(limit)}')
     return 'eval_' + '_'.join(re.sub(r'[^A-Za-z0-9._=-]+', '-', str(p)).strip('-') for p in parts)
 
-def _swap_in(tmp: Path, out: Path):
-    "Replace folder `out` by the finished folder `tmp` (old contents removed whole, never mixed with new)."
-    for _ in range(10):
-        old = out.parent/f'.{out.name}.old-{uuid.uuid4().hex[:8]}'
-        try:
-            if out.exists(): os.rename(out, old)
-            os.rename(tmp, out)
-        except OSError:
-            continue                                       # another evaluation swapped in meanwhile: try again
-        finally:
-            if old.exists(): shutil.rmtree(old, ignore_errors=True)
-        return
-    raise ConfigError(f"{out}: could not replace the evaluation folder (busy?)")
+EVAL_FILES = ('per_image.csv', 'summary.json', 'pred', 'prob', 'uncertainty')
+
+def _earlier_eval(d: Path) -> bool:
+    "An evaluation folder written before output markers: only our files, a summary.json among them."
+    return (d/'summary.json').is_file() and all(p.name in EVAL_FILES for p in d.iterdir())
 
 def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_dir: str|Path|None = None,
              film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, store=None,
@@ -87,6 +80,7 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
              limit: int|None = None, first_pass: str|Path|None = None, prior: str|Path|None = None) -> dict:
     "Evaluate checkpoint `ckpt` on `dataset/split`; writes per_image.csv, summary.json and PNGs; returns the summary."
     ckpt = Path(ckpt)
+    if out_dir: check_output_dir(out_dir, 'eval', 'vlmfilm-wb eval')        # before any work: a folder not ours is refused
     seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler,
                                                infer=infer, junction_source=junction_source, first_pass=first_pass, prior=prior)
     dataset = checkpoint_dataset(cfg, dataset or None)   # a stored folder that is gone: say so, and what to pass
@@ -94,9 +88,7 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
     trained = checkpoint_config(read_checkpoint(ckpt))
     out = Path(out_dir) if out_dir else ckpt.parent/eval_folder_name(dataset, split, trained, cfg, info['film_mode'],
                                                                        info['trained_film_mode'], junction_source, limit)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out/'summary.json').is_file())):
-        raise ConfigError(f"evaluation folder {out} exists and is not an evaluation (no summary.json): "
-                          f"refusing to replace it; pass another --out")
+    if not out_dir: check_output_dir(out, 'eval', 'vlmfilm-wb eval', legacy=_earlier_eval)   # our name in the run's folder
     out.parent.mkdir(parents=True, exist_ok=True)
     final, out = out, Path(tempfile.mkdtemp(prefix=f'.{out.name}.partial-', dir=out.parent))
     try:
@@ -112,7 +104,8 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
         atomic_write_text(out/'per_image.csv', metrics_frame(rows).to_csv(index=False))
         summary = _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, junction_source)
         write_json(out/'summary.json', summary)
-        _swap_in(out, final)
+        mark_output_dir(out, 'eval', checkpoint=str(ckpt))
+        replace_dir(out, final)
     finally:
         if out.exists(): shutil.rmtree(out, ignore_errors=True)
     summary['out_dir'] = str(final)

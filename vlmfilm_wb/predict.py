@@ -16,13 +16,14 @@ dataset, so predicting on a dataset's own PNG gives the evaluation's prediction 
 
 # %% ../nbs/19_predict.ipynb #80f3acd9
 from __future__ import annotations
-import csv, glob, io, logging, time
+import csv, glob, io, logging, shutil, tempfile, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .core import DataError, ConfigError, atomic_write_bytes, atomic_write_text, write_json, config_to_dict
+from .core import DataError, ConfigError, atomic_write_bytes, atomic_write_text, write_json, config_to_dict, \
+    check_output_dir, mark_output_dir, replace_dir
 from .data import IMAGE_EXTS, bits_to_uint8, normalise_image, read_image_info
 
 from .checkpoint import segmenter_from_checkpoint
@@ -216,9 +217,8 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
     "Segment `inputs` (files, folders, globs; images or DICOM) with checkpoint `ckpt`; writes PNGs, CSV and summary into `out`."
     from vlmfilm_wb.viz import overlay
     from vlmfilm_wb.fov import fov_mask, edge_band
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out/'predictions.csv').is_file())):
-        raise ConfigError(f"output folder {out} exists and is not a prediction folder (no predictions.csv): pass another --out")
+    final = Path(out)
+    check_output_dir(final, 'predict', 'vlmfilm-wb predict')           # new, empty or an earlier prediction of ours
     fr = load_frames(inputs, frames)
     seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer)
     if input_scale is not None:                                # per frame ('auto': to the training image size; 'spacing': mm/px)
@@ -226,24 +226,31 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
         tsp = train_spacing if train_spacing is not None else cfg.data.pixel_spacing
         fr.scales = [frame_scale(input_scale, a.shape, side, i.get('pixel_spacing'), tsp, i.get('source', 'a frame'))
                      for a, i in zip(fr.images, fr.info)]
-    rows, t0 = [], time.perf_counter()
-    for r in predict_frames(seg, fr, progress):
-        n = r['name']
-        atomic_write_bytes(out/'prob'/f'{n}.png', _png(np.round(r['prob'] * 255).astype(np.uint8)))
-        atomic_write_bytes(out/'mask'/f'{n}.png', _png(r['pred'].astype(np.uint8) * 255))
-        img = fr.raw(r['index'])[0]
-        atomic_write_bytes(out/'overlay'/f'{n}.png', _png(np.round(overlay(img, np.zeros_like(r['pred']), r['pred']) * 255).astype(np.uint8)))
-        field = fov_mask(img)                                  # no reference here: vessel pixels at the field's edge
-        rows.append(dict(frame_row(r, fr.info[r['index']]), input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
-                         fov_edge_px=int((r['pred'] & edge_band(field, seg.infer.fov_band)).sum())))
-    if info['service'] is not None: info['service'].close()
-    buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
-    atomic_write_text(out/'predictions.csv', buf.getvalue())
-    summary = dict(checkpoint=str(ckpt), inputs=[str(x) for x in ([inputs] if isinstance(inputs, (str, Path)) else inputs)],
-                   frames=str(frames), n_frames=len(rows), threshold=seg.infer.threshold, film_mode=info['film_mode'],
-                   sampler=cfg.sampler.sampler, sample_steps=cfg.sampler.sample_steps,
-                   input_scale=None if input_scale is None else str(input_scale), infer=config_to_dict(seg.infer),
-                   train_spacing=tsp if input_scale is not None and str(input_scale).strip() == 'spacing' else None,
-                   nfe_total=int(sum(r['nfe'] for r in rows)), wall_seconds=time.perf_counter() - t0, out_dir=str(out))
-    write_json(out/'summary.json', summary)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=f'.{final.name}.partial-', dir=final.parent))   # written whole, then swapped in
+    try:
+        rows, t0 = [], time.perf_counter()
+        for r in predict_frames(seg, fr, progress):
+            n = r['name']
+            atomic_write_bytes(out/'prob'/f'{n}.png', _png(np.round(r['prob'] * 255).astype(np.uint8)))
+            atomic_write_bytes(out/'mask'/f'{n}.png', _png(r['pred'].astype(np.uint8) * 255))
+            img = fr.raw(r['index'])[0]
+            atomic_write_bytes(out/'overlay'/f'{n}.png', _png(np.round(overlay(img, np.zeros_like(r['pred']), r['pred']) * 255).astype(np.uint8)))
+            field = fov_mask(img)                                  # no reference here: vessel pixels at the field's edge
+            rows.append(dict(frame_row(r, fr.info[r['index']]), input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
+                             fov_edge_px=int((r['pred'] & edge_band(field, seg.infer.fov_band)).sum())))
+        if info['service'] is not None: info['service'].close()
+        buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
+        atomic_write_text(out/'predictions.csv', buf.getvalue())
+        summary = dict(checkpoint=str(ckpt), inputs=[str(x) for x in ([inputs] if isinstance(inputs, (str, Path)) else inputs)],
+                       frames=str(frames), n_frames=len(rows), threshold=seg.infer.threshold, film_mode=info['film_mode'],
+                       sampler=cfg.sampler.sampler, sample_steps=cfg.sampler.sample_steps,
+                       input_scale=None if input_scale is None else str(input_scale), infer=config_to_dict(seg.infer),
+                       train_spacing=tsp if input_scale is not None and str(input_scale).strip() == 'spacing' else None,
+                       nfe_total=int(sum(r['nfe'] for r in rows)), wall_seconds=time.perf_counter() - t0, out_dir=str(final))
+        write_json(out/'summary.json', summary)
+        mark_output_dir(out, 'predict', checkpoint=str(ckpt))
+        replace_dir(out, final)
+    finally:
+        if out.exists(): shutil.rmtree(out, ignore_errors=True)
     return summary

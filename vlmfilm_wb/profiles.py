@@ -65,29 +65,41 @@ DEFAULT_PROFILE = Profile()
 # %% ../nbs/04_profiles.ipynb #a725d852
 _MAX_TEXT, _MAX_CANDIDATES = 50_000, 64
 
+_re_brace_token = re.compile(r'[{}"\'\\]')
+
 def _brace_spans(text: str):
-    "Yield `(start, end)` of balanced `{...}` spans in order of their start (quotes respected)."
-    n, starts = len(text), [i for i, ch in enumerate(text) if ch == '{'][:_MAX_CANDIDATES]
-    for i in starts:
-        depth, quote, esc = 0, None, False
-        for j in range(i, n):
-            ch = text[j]
+    "`(start, end)` of balanced `{...}` spans, in order of their start (quotes respected), for the first 64 `{`."
+    starts, ends = [m.start() for m in re.finditer('{', text)][:_MAX_CANDIDATES], {}
+    for i in starts:                           # one scan resolves every `{` it meets outside quotes (the state is
+        if i in ends: continue                 # the same as a scan from there), so nested starts cost nothing more
+        stack, quote, skip = [], None, -1
+        for m in _re_brace_token.finditer(text, i):
+            j, ch = m.start(), m.group()
+            if j < skip: continue                              # the character after a backslash in a string
             if quote:
-                if esc: esc = False
-                elif ch == '\\': esc = True
+                if ch == '\\': skip = j + 2
                 elif ch == quote: quote = None
             elif ch in '"\'': quote = ch
-            elif ch == '{': depth += 1
-            elif ch == '}':
-                depth -= 1
-                if depth == 0: yield i, j + 1; break
+            elif ch == '{': stack.append(j)
+            elif ch == '}' and stack:
+                ends[stack.pop()] = j + 1
+                if not stack: break
+        ends.update((k, None) for k in stack)  # never closed
+    return [(i, ends[i]) for i in starts if ends.get(i)]
 
-_re_bare_key = re.compile(r'([{,]\s*)([A-Za-z_][\w\- ]*?)(\s*:)')
+_re_bare_key = re.compile(r'([{,]\s*)([A-Za-z_][\w\-]*+(?: ++[\w\-]++)*+)(\s*:)')   # possessive: linear
 _re_trailing = re.compile(r',\s*([}\]])')
 
+_re_single_quoted, _re_py_literal = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)'"), re.compile(r'\b(?:True|False|None)\b')
+_JSON_LITERAL = {'True': 'true', 'False': 'false', 'None': 'null'}
+
+def _double_quoted(m) -> str:
+    g = m.group(1)                             # most strings need no escaping: skip json.dumps for those (speed)
+    return '"' + g + '"' if g.isprintable() and '"' not in g and '\\' not in g else json.dumps(g)
+
 def _repair(s: str) -> str:
-    s = re.sub(r"'([^'\\]*(?:\\.[^'\\]*)*)'", lambda m: json.dumps(m.group(1)), s)   # 'x' -> "x"
-    s = re.sub(r'\bTrue\b', 'true', re.sub(r'\bFalse\b', 'false', re.sub(r'\bNone\b', 'null', s)))
+    s = _re_single_quoted.sub(_double_quoted, s)                                      # 'x' -> "x"
+    s = _re_py_literal.sub(lambda m: _JSON_LITERAL[m.group()], s)               # True -> true ...
     s = _re_trailing.sub(r'\1', s)
     return _re_bare_key.sub(lambda m: f'{m.group(1)}"{m.group(2).strip()}"{m.group(3)}', s)
 
@@ -119,6 +131,10 @@ _WORDS01 = {'none': 0.0, 'very low': 0.1, 'low': 0.25, 'medium': 0.5, 'moderate'
 _WORDS_DIFF = {'trivial': 1.0, 'very easy': 1.0, 'easy': 2.0, 'medium': 3.0, 'moderate': 3.0, 'average': 3.0,
                'hard': 4.0, 'difficult': 4.0, 'very hard': 5.0, 'very difficult': 5.0, 'extreme': 5.0}
 
+def _beyond_01(v: float) -> float:
+    "A bare number above 1 on a 0-1 field, read on the smallest scale that holds it: (1, 5] a 1-5 answer, beyond a percentage."
+    return (v - 1.0) / 4.0 if v <= 5.0 else v / 100.0
+
 def _coerce_value(v, lo: float, hi: float, words: dict) -> float|None:
     "A number in [lo, hi] from `v`, or None when it cannot be read."
     if isinstance(v, (list, tuple)) and len(v) == 1: v = v[0]
@@ -140,7 +156,7 @@ def _coerce_value(v, lo: float, hi: float, words: dict) -> float|None:
     v = float(v)
     if not math.isfinite(v): return None
     if pct: v = lo + v / 100.0 * (hi - lo)                       # a position on the range: 100 % is the top
-    elif hi == 1.0 and 2.0 <= v <= 100.0: v = v / 100.0          # a 0-100 answer on a 0-1 field; (1, 2) clamps to 1
+    elif (lo, hi) == (0.0, 1.0) and v > 1.0: v = _beyond_01(v)   # a 1-5 or 0-100 answer on a 0-1 field
     return min(max(v, lo), hi)
 
 # %% ../nbs/04_profiles.ipynb #acfeb32e

@@ -23,12 +23,13 @@ one table."""
 
 # %% ../nbs/14_runs.ipynb #6c3d14b8
 from __future__ import annotations
-import datetime, itertools, json, logging, os, re, subprocess, sys, tempfile, time, traceback
+import datetime, fnmatch, itertools, json, logging, os, re, subprocess, sys, tempfile, time, traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .core import ConfigError, WorkbenchError, load_settings, write_json, read_json, find_project_root
-from .core import _parse_scalar, yaml_load
+from .core import ConfigError, WorkbenchError, load_settings, write_json, read_json, find_project_root, \
+    OUTPUT_MARKER, check_output_dir, mark_output_dir
+from .core import _parse_scalar, _suggest, yaml_load
 
 log = logging.getLogger(__name__)
 
@@ -102,29 +103,38 @@ def new_run_dir(template: str, slug: str = 'run', runs_dir: str|Path|None = None
 
 RUN_FILES = ('params.json', 'metrics.json', 'train_summary.json', 'model.ckpt', 'last.ckpt', 'logs', 'tb', 'checkpoints', 'eval_*')
 
-def _claim(d: Path, force: bool) -> Path:
-    "Make `d` this run's folder: new or empty, else refused unless `force` (run files removed); claimed by creating params.json exclusively."
-    if d.exists() and not d.is_dir(): raise ConfigError(f"run folder {d} is a file, expected a folder")
-    d.mkdir(parents=True, exist_ok=True)
-    if force:
-        import shutil
-        for pat in RUN_FILES:
-            for p in d.glob(pat): shutil.rmtree(p) if p.is_dir() else p.unlink()
-    have = sorted(p.name for p in d.iterdir())
-    try:
-        if have and not force: raise FileExistsError
-        fd = os.open(d/'params.json', os.O_CREAT | os.O_EXCL | os.O_WRONLY); os.close(fd)
-    except FileExistsError:
-        have = have or sorted(p.name for p in d.iterdir())
+def _made_by(template: str) -> str: return 'vlmfilm-wb train' if template == 'cli-train' else f'vlmfilm-wb run {template}'
+
+def _earlier_run(d: Path) -> bool:
+    "A run folder written before output markers: our params.json, and nothing but run files."
+    try: p = json.loads((d/'params.json').read_text(encoding='utf-8'))
+    except (OSError, ValueError): return False
+    return isinstance(p, dict) and {'template', 'params', 'started'} <= set(p) and \
+        all(any(fnmatch.fnmatch(q.name, pat) for pat in RUN_FILES) for q in d.iterdir())
+
+def _claim(d: Path, force: bool, template: str) -> Path:
+    "Make `d` this run's folder: new or empty, or with `force` one of our runs (its run files removed); claimed by creating params.json exclusively."
+    ours = check_output_dir(d, 'run', _made_by(template), legacy=_earlier_run)   # a folder not ours: refused, whatever the flags
+    have = sorted(p.name for p in d.iterdir() if p.name != OUTPUT_MARKER) if ours else []
+    if ours and not force:
         raise ConfigError(f"run folder {d} is not empty ({', '.join(have[:5])}{', …' if len(have) > 5 else ''}): "
-                          f"a new run never reuses a folder; pass --force to replace the run in it") from None
+                          f"a new run never reuses a folder; pass --force to replace the run in it")
+    d.mkdir(parents=True, exist_ok=True)
+    if ours:
+        import shutil
+        for pat in RUN_FILES + (OUTPUT_MARKER,):
+            for p in d.glob(pat): shutil.rmtree(p) if p.is_dir() else p.unlink()
+    try: fd = os.open(d/'params.json', os.O_CREAT | os.O_EXCL | os.O_WRONLY); os.close(fd)
+    except FileExistsError:
+        raise ConfigError(f"run folder {d} was claimed by another run meanwhile: a new run never reuses a folder") from None
     return d
 
 def start_run(template: str, params: dict, slug: str|None = None, runs_dir: str|Path|None = None,
               out: str|Path|None = None, force: bool = False, **info) -> Path:
-    "The one way a run gets its folder: a new `new_run_dir`, or `out` (new, empty, or `force`), with `params.json` written first."
-    d = _claim(Path(out), force) if out else new_run_dir(template, slug or params.get('name') or 'run', runs_dir)
+    "The one way a run gets its folder: a new `new_run_dir`, or `out` (new, empty, or ours with `force`); `params.json` first, then the marker."
+    d = _claim(Path(out), force, template) if out else new_run_dir(template, slug or params.get('name') or 'run', runs_dir)
     write_json(d/'params.json', dict(template=template, params=params, started=_now(), git_commit=_git_commit(), **info))
+    mark_output_dir(d, 'run', _made_by(template))
     return d
 
 def open_run(template: str, params: dict, run_dir: str = '') -> Path:
@@ -246,10 +256,15 @@ def read_grid(path: str|Path) -> list[dict]:
     except FileNotFoundError as e: raise ConfigError(f"{path}: grid file not found") from e
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML ({e})") from e
     if not isinstance(g, dict): raise ConfigError(f"{path}: expected a mapping with 'grid' (and optional 'params')")
-    if set(g) - {'grid', 'params'}: grid, fixed = g, {}
-    else: grid, fixed = g.get('grid') or {}, g.get('params') or {}
+    extra = sorted(map(str, set(g) - {'grid', 'params'}))
+    if extra and set(g) & {'grid', 'params'}:                  # the structured form with a stray key: a typo, say which
+        raise ConfigError(f"{path}: unknown key {extra[0]!r}{_suggest(extra[0], ('grid', 'params'))}: a grid file holds "
+                          f"'grid' (and optional 'params'), or only grid entries")
+    grid, fixed = (g, {}) if extra else (g.get('grid') or {}, g.get('params') or {})
     for k, v in grid.items():
-        if not isinstance(v, list) or not v: raise ConfigError(f"{path}: grid entry {k!r} must be a non-empty list, got {v!r}")
+        if not isinstance(v, list) or not v:
+            hint = _suggest(str(k), ('grid', 'params')) if isinstance(v, dict) else ''   # a mapping: a misspelt 'grid'?
+            raise ConfigError(f"{path}: grid entry {k!r} must be a non-empty list, got {v!r}{hint}")
     keys = list(grid)
     return [{**fixed, **dict(zip(keys, combo))} for combo in itertools.product(*(grid[k] for k in keys))]
 

@@ -1,0 +1,150 @@
+"""Issue 27: output folders that are ours only, honest readers, a bounded parser, errors that point right.
+
+Each test here failed before its fix; the item numbers are the issue's."""
+import json, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vlmfilm_wb.cli import main as cli_main
+
+
+def _cli(args, capsys):
+    "Run `vlmfilm-wb ARGS` in this process: (exit code, stdout, stderr)."
+    rc = cli_main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# ---------------------------------------------------------------- item 9: one confidence rule for 0-1, 1-5 and 0-100 answers
+from vlmfilm_wb.profiles import parse_profile
+
+
+@pytest.mark.parametrize('value, expected', [
+    (0.7, 0.7), (1, 1.0),                          # 0-1: as given
+    (1.99, 0.2475), (2, 0.25), (4, 0.75), (5, 1.0),  # (1, 5]: a 1-5 answer, (v - 1) / 4 (was 1.0 / 0.02 / 0.04)
+    (50, 0.5), (85, 0.85), (100, 1.0),             # (5, 100]: a percentage
+    (150, 1.0), (-3, 0.0)])                        # outside every scale: clamped
+def test_confidence_scales(value, expected):
+    p = parse_profile(f'{{"confidence": {value}, "focus": {{"boundary": "{value}"}}}}')
+    assert p.parsed and p.confidence == pytest.approx(expected) and p.boundary == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- item 11: the parser is linear in its input
+def _nested_reply(mb=1.0):
+    "A reply of `mb` MB: the profile nested 63 deep in broken objects whose bare 'key' runs 48k spaces, then prose."
+    head = '{"a": ' * 62 + '{"profile": {"difficulty": 4, "confidence": 0.9}, "notes": ok, a' + ' ' * 48_000 + 'b}' + '}' * 62
+    return head + ' and more.' * int((mb * 2**20 - len(head)) / 10)
+
+
+def test_parser_1mb_nested_reply():
+    "Took minutes (the bare-key regex backtracked quadratically over the spaces); a benchmark row times it (bench/run.py --only parser)."
+    s = _nested_reply()
+    assert len(s) > 2**20 - 10
+    p = parse_profile(s)
+    assert p.parsed and (p.difficulty, p.confidence) == (4.0, 0.9)
+
+
+# ---------------------------------------------------------------- item 13: a checkpoint that could run code
+import os, pickle, torch
+from vlmfilm_wb.core import CheckpointError, refused_pickle_message
+
+
+class _RunsCode:
+    def __reduce__(self): return (os.system, ('echo this-should-never-run',))
+
+
+def _code_bearing(tmp_path, legacy=False):
+    p = tmp_path / ('legacy.ckpt' if legacy else 'model.ckpt')
+    torch.save({'vlmfilm_wb': {}, 'state_dict': {}, 'x': _RunsCode()}, p, _use_new_zipfile_serialization=not legacy)
+    return p
+
+
+@pytest.mark.parametrize('legacy', [False, True])
+def test_code_bearing_checkpoint_message(tmp_path, legacy):
+    p = _code_bearing(tmp_path, legacy)
+    with pytest.raises(pickle.UnpicklingError) as e: torch.load(p, map_location='cpu', weights_only=True)
+    m = refused_pickle_message(p, e.value)
+    assert m.startswith(f'{p}: this file could run code when opened (its pickle names ') and 'system' in m
+    assert 'will not open it' in m and 'weights_only' not in m and '\n' not in m
+
+
+@pytest.mark.xfail(strict=True, reason='needs the one-line read_checkpoint change in nbs/12_train.ipynb (issue 27 item 13)')
+@pytest.mark.parametrize('legacy', [False, True])
+def test_read_checkpoint_refuses_code_bearing(tmp_path, legacy):
+    from vlmfilm_wb.train import read_checkpoint
+    with pytest.raises(CheckpointError) as e: read_checkpoint(_code_bearing(tmp_path, legacy))
+    assert 'could run code when opened' in str(e.value) and 'weights_only' not in str(e.value)
+
+
+# ---------------------------------------------------------------- items 1-4: a folder we write into is new, or ours
+from vlmfilm_wb.core import ConfigError, OUTPUT_MARKER, mark_output_dir
+
+
+def _users_folder(tmp_path, *names):
+    "A folder of the user's (no marker) holding `names`; returns it and its contents, to check it stays intact."
+    d = tmp_path / 'mine'; d.mkdir()
+    for n in names: (d / n).write_text(f'my {n}')
+    return d, {n: f'my {n}' for n in names}
+
+
+def _contents(d): return {p.name: p.read_text() for p in Path(d).iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize('extra', [[], ['--no-png']])
+def test_eval_refuses_a_users_folder_with_a_summary(workbench, tmp_path, capsys, extra):
+    "Item 1: was deleted whole, exit 0."
+    d, files = _users_folder(tmp_path, 'notes.md', 'figure.png', 'summary.json')
+    rc, out, err = _cli(['eval', tmp_path / 'model.ckpt', '--out', d, '-q', *extra], capsys)
+    assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err and len(err.strip().splitlines()) == 1, err
+    assert _contents(d) == files
+
+
+def test_predict_refuses_a_users_predictions(workbench, tmp_path, capsys):
+    "Item 3: a user's predictions.csv was overwritten."
+    d, files = _users_folder(tmp_path, 'predictions.csv')
+    rc, out, err = _cli(['predict', tmp_path / 'model.ckpt', tmp_path, '--out', d, '-q'], capsys)
+    assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err, err
+    assert _contents(d) == files
+
+
+def test_eval_refuses_a_prediction_folder(workbench, tmp_path, capsys):
+    "Item 4: eval --out an earlier prediction folder deleted the predictions."
+    d, files = _users_folder(tmp_path, 'predictions.csv', 'summary.json')
+    mark_output_dir(d, 'predict'); files = _contents(d)
+    rc, out, err = _cli(['eval', tmp_path / 'model.ckpt', '--out', d, '-q'], capsys)
+    assert rc == 2 and f'{d}: holds the output of `vlmfilm-wb predict`, not of `vlmfilm-wb eval`' in err, err
+    assert _contents(d) == files
+
+
+def test_train_force_refuses_a_folder_not_ours(workbench, tmp_path, capsys):
+    "Item 2: --force deleted logs/, checkpoints/ and params.json of any folder; the refusal suggested --force."
+    d, files = _users_folder(tmp_path, 'params.json', 'notes.md')
+    (d / 'logs').mkdir(); (d / 'logs' / 'mine.csv').write_text('x')
+    for force in ([], ['--force']):
+        rc, out, err = _cli(['train', '--preset', 'smoke', '--out', d, '-q', *force], capsys)
+        assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err and '--force' not in err, err
+    assert {k: v for k, v in _contents(d).items() if k != 'logs'} == files and (d / 'logs' / 'mine.csv').read_text() == 'x'
+
+
+def test_run_folders_carry_the_marker(workbench, tmp_path):
+    from vlmfilm_wb.runs import start_run
+    d = start_run('cli-train', {}, out=tmp_path / 'r')
+    assert json.loads((d / OUTPUT_MARKER).read_text())['made_by'] == 'vlmfilm-wb train'
+    with pytest.raises(ConfigError, match='pass --force to replace the run in it'): start_run('cli-train', {}, out=d)
+    (d / 'notes.md').write_text('mine')
+    d2 = start_run('cli-train', {'seed': 2}, out=d, force=True)       # --force replaces our files only
+    assert d2 == d and (d / 'notes.md').read_text() == 'mine' and json.loads((d / 'params.json').read_text())['params'] == {'seed': 2}
+
+
+# ---------------------------------------------------------------- item 17: a misspelt top-level grid key
+@pytest.mark.parametrize('text, msg', [
+    ('parms: {max_steps: 2}\ngrid: {seed: [1, 2]}\n', "unknown key 'parms' (did you mean 'params'?)"),
+    ('gird: {seed: [1, 2]}\n', "grid entry 'gird' must be a non-empty list, got {'seed': [1, 2]} (did you mean 'grid'?)")])
+def test_grid_misspelt_top_level_key(tmp_path, text, msg):
+    from vlmfilm_wb.runs import read_grid
+    from vlmfilm_wb.core import ConfigError
+    (tmp_path / 'g.yaml').write_text(text)
+    with pytest.raises(ConfigError) as e: read_grid(tmp_path / 'g.yaml')
+    assert msg in str(e.value), str(e.value)

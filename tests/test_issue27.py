@@ -70,7 +70,6 @@ def test_code_bearing_checkpoint_message(tmp_path, legacy):
     assert 'will not open it' in m and 'weights_only' not in m and '\n' not in m
 
 
-@pytest.mark.xfail(strict=True, reason='needs the one-line read_checkpoint change in nbs/12_train.ipynb (issue 27 item 13)')
 @pytest.mark.parametrize('legacy', [False, True])
 def test_read_checkpoint_refuses_code_bearing(tmp_path, legacy):
     from vlmfilm_wb.train import read_checkpoint

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .core import (ConfigError, CheckpointError, DataError, atomic_write_bytes, config_from_dict, config_to_dict,
+from .core import (ConfigError, CheckpointError, DataError, refused_pickle_message, atomic_write_bytes, config_from_dict, config_to_dict,
                              override, resolve_device, sha256_file, tune_malloc)
 from .data import REGISTRY, normalise_image
 from .profiles import ProfileConfig, needs_first_pass
@@ -115,6 +115,7 @@ def read_checkpoint(path: str|Path) -> dict:
             warnings.filterwarnings('ignore', message='.*pickle protocol.*')    # a foreign pickle: refused below, not warned about
             ck = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
+        if (refused := refused_pickle_message(path, e)): raise CheckpointError(refused) from e
         what = describe_file(path)
         if what.startswith(('a PyTorch zip', 'a damaged')):    # the right container, but its content cannot be read
             why = f" ({_first_line(e)})" if what.startswith('a PyTorch zip') else ''

@@ -242,7 +242,10 @@ def make_profiler(cfg: ProfileConfig) -> Profiler:
     if cfg.profiler == 'qwen':
         from vlmfilm_wb.qwen import QwenProfiler
         return QwenProfiler(cfg)
-    raise ConfigError(f"unknown profiler {cfg.profiler!r}; expected stats, qwen or canned")
+    if cfg.profiler == 'table':
+        from vlmfilm_wb.table import TableProfiler
+        return TableProfiler(cfg)
+    raise ConfigError(f"unknown profiler {cfg.profiler!r}; expected stats, qwen, table or canned")
 
 # %% ../nbs/07_store.ipynb #6c00b625
 class ProfileService:

@@ -128,7 +128,7 @@ def _eval(a):
     s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
                  infer={k: v for k, v in dict(fov=True if a.fov else None, input_scale=a.input_scale).items() if v is not None} or None,
                  save_png=not a.no_png, progress=not a.quiet, junction_source=a.junction_source, limit=a.limit,
-                 first_pass=a.first_pass)
+                 first_pass=a.first_pass, swaps=a.swaps, swap_seed=a.swap_seed)
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
 
 def _templates() -> list[str]:
@@ -288,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser('eval', help='evaluate a checkpoint: per-image CSV, summary JSON, prediction PNGs')
     x.add_argument('checkpoint'); x.add_argument('--dataset', default=None, help="default: the checkpoint's dataset")
     x.add_argument('--split', default='test'); x.add_argument('--out', default=None)
-    x.add_argument('--film-mode', default=None, help="test-time control: shuffle | null (default: as trained)")
+    x.add_argument('--film-mode', default=None, help="test-time control: shuffle | null | swap (own vs --swaps K other images' conditions; default: as trained)")
+    x.add_argument('--swaps', type=int, default=None, metavar='K', help="with --film-mode swap: evaluate every image with K other images' conditions too (default 1)")
+    x.add_argument('--swap-seed', type=int, default=0, help='seed of the swap donors')
     x.add_argument('--sampler', default=None); x.add_argument('--steps', type=int, default=None)
     x.add_argument('--prob-map', default=None, help='last_p1 | final_eval')
     x.add_argument('--samples', type=int, default=None, metavar='K', help='K seeded samples per window: mean map, uncertainty PNGs, ECE (NFE x K)')

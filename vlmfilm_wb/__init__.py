@@ -3,6 +3,7 @@
 Modules:
 
 - `vlmfilm_wb.analysis`: The computations behind the experiment templates: sampler step curves, trajectory statistics, stage-ablation tables with paired comparisons.
+- `vlmfilm_wb.audit`: What does the condition know? Per-feature variance, parse fallbacks, effective rank, pairwise cosines, and whether it predicts a baseline's errors.
 - `vlmfilm_wb.cli`: The `vlmfilm-wb` console script: one entry point for data, profiles, training, evaluation and runs.
 - `vlmfilm_wb.condition`: From profiles to the condition vector: the batch-independent `ConditionEncoder` and the FiLM modes on/off/shuffle/null.
 - `vlmfilm_wb.core`: Settings, project paths, strict typed configs, atomic writes and the errors every module raises.

@@ -46,7 +46,7 @@ def _overrides(pairs) -> dict:
 def _profile_cfg(a):
     from vlmfilm_wb.profiles import ProfileConfig
     from vlmfilm_wb.core import override
-    kw = dict(profiler=a.backend, feature_mode=a.feature_mode, profile_scope=a.scope)
+    kw = dict(profiler=a.backend, feature_mode=a.feature_mode or ('table' if a.backend == 'table' else 'json'), profile_scope=a.scope)
     if a.model: kw['vlm_model_path'] = a.model
     return override(ProfileConfig(), {**kw, **_overrides(a.param)})
 
@@ -54,6 +54,12 @@ def _profiles_warm(a):
     from vlmfilm_wb.store import warm_profiles, format_store_stats
     st = warm_profiles(a.dataset, a.split, _profile_cfg(a), a.db, window=a.window, overlap=a.overlap, progress=not a.quiet)
     print(format_store_stats(st))
+
+def _profiles_audit(a):
+    from vlmfilm_wb.audit import profile_audit, format_audit
+    r = profile_audit(a.dataset, a.split, _profile_cfg(a), baseline=a.baseline, store=a.db, out=a.out, limit=a.limit,
+                      k=a.folds, progress=not a.quiet)
+    print(format_audit(r)); print(f"outputs: {r['out_dir']} (features.csv, audit.json, audit.png)")
 
 def _profiles_stats(a):
     from vlmfilm_wb.store import ProfileStore, format_store_stats
@@ -265,14 +271,26 @@ def build_parser() -> argparse.ArgumentParser:
     pr = pr.add_subparsers(dest='profiles_cmd', required=True)
     x = pr.add_parser('warm', help='profile every image (or inference window) of a split into the store')
     x.add_argument('--dataset', required=True); x.add_argument('--split', default='train')
-    x.add_argument('--backend', default='stats', help='stats | qwen | canned')
-    x.add_argument('--feature-mode', default='json', help='json | text_embed | vision | logits')
+    x.add_argument('--backend', default='stats', help='stats | qwen | table | canned')
+    x.add_argument('--feature-mode', default=None, help='json | text_embed | vision | logits | table (default: table for the table backend, else json)')
     x.add_argument('--scope', default='image', help='image | patch (patch: the inference windows)')
     x.add_argument('--model', default=None, help='Qwen2.5-VL folder or hub id (default: settings vlm_model_path)')
     x.add_argument('--window', type=int, default=256); x.add_argument('--overlap', type=float, default=0.25)
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='other ProfileConfig fields')
     x.add_argument('--db', default=None, help='profile database (default: cache_dir/profiles.sqlite)')
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_profiles_warm)
+    x = pr.add_parser('audit', help="what the condition knows: per-feature variance, parse fallbacks, effective rank, cosines, "
+                                    "and the cross-validated R² of a baseline's per-image errors (table, JSON, figure)")
+    x.add_argument('--dataset', required=True); x.add_argument('--split', default='test')
+    x.add_argument('--baseline', default=None, metavar='CKPT', help="a model.ckpt whose per-image 1 - Dice and Betti-0 error are predicted from the condition")
+    x.add_argument('--backend', default='stats', help='stats | qwen | table | canned')
+    x.add_argument('--feature-mode', default=None, help='json | text_embed | vision | logits | table (default: table for the table backend, else json)')
+    x.add_argument('--model', default=None, help='Qwen2.5-VL folder or hub id (default: settings vlm_model_path)')
+    x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='other ProfileConfig fields (e.g. table_fields [protocol])')
+    x.add_argument('--limit', type=int, default=None, help='first N images only'); x.add_argument('--folds', type=int, default=5, help='k of the k-fold R²')
+    x.add_argument('--out', default=None, help='output folder (default: cache_dir/audits/<dataset>_<split>_<backend>-<mode>-<fingerprint>[_baseline-<sha>])')
+    x.add_argument('--db', default=None); x.add_argument('-q', '--quiet', action='store_true')
+    x.set_defaults(fn=_profiles_audit, scope='image')
     x = pr.add_parser('stats', help='entries, hits, misses and parse failures of the store')
     x.add_argument('--db', default=None); x.set_defaults(fn=_profiles_stats)
 

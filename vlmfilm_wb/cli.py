@@ -22,7 +22,8 @@ def _data_list(a):
     root = Path(a.data_root or load_settings().data_root)
     for n, i in REGISTRY.items():
         state = 'installed' if (root/n).is_dir() else ('generated on first use' if i.generated else 'not installed')
-        print(f"{n:14s} {i.modality:38s} {state}\n{'':14s} {i.description}" + (f"\n{'':14s} source: {i.source} ({i.licence})" if i.source else ''))
+        w = max(map(len, REGISTRY))
+        print(f"{n:{w}s} {i.modality:38s} {state}\n{'':{w}s} {i.description}" + (f"\n{'':{w}s} source: {i.source} ({i.licence})" if i.source else ''))
 
 def _data_get(a):
     from vlmfilm_wb.data import get_dataset, read_manifest

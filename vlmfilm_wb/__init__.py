@@ -3,6 +3,7 @@
 Modules:
 
 - `vlmfilm_wb.analysis`: The computations behind the experiment templates: sampler step curves, trajectory statistics, stage-ablation tables with paired comparisons.
+- `vlmfilm_wb.audit`: What does the condition know? Per-feature variance, parse fallbacks, effective rank, pairwise cosines, and whether it predicts a baseline's errors.
 - `vlmfilm_wb.checkpoint`: From a config or a checkpoint file to working parts: network, conditioning, strict loading, the evaluation Segmenter, first passes and priors.
 - `vlmfilm_wb.cli`: The `vlmfilm-wb` console script: one entry point for data, profiles, training, evaluation and runs.
 - `vlmfilm_wb.condition`: From profiles to the condition vector: the batch-independent `ConditionEncoder` and the FiLM modes on/off/shuffle/null.
@@ -26,6 +27,7 @@ Modules:
 - `vlmfilm_wb.stats`: The offline `stats` profiler: deterministic image statistics mapped onto the profile schema.
 - `vlmfilm_wb.store`: The content-addressed profile store (SQLite, WAL), the profile service that fills it, and the one profile-scope rule.
 - `vlmfilm_wb.synthetic`: A seeded procedural X-ray coronary angiogram generator with exact masks: the embedded `synthetic_xca` dataset.
+- `vlmfilm_wb.table`: The `table` profile backend: per-image values from a sidecar table (metadata, a control attribute) on the condition vector.
 - `vlmfilm_wb.train`: One config dataclass, a Lightning module and data module, `train()` for a whole run, and checkpoints that reload exactly.
 - `vlmfilm_wb.viz`: Figures for runs (loss curves, predictions, trajectories, FiLM parameters) and the interactive explorer."""
 

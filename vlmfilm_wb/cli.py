@@ -22,7 +22,8 @@ def _data_list(a):
     root = Path(a.data_root or load_settings().data_root)
     for n, i in REGISTRY.items():
         state = 'installed' if (root/n).is_dir() else ('generated on first use' if i.generated else 'not installed')
-        print(f"{n:14s} {i.modality:38s} {state}\n{'':14s} {i.description}" + (f"\n{'':14s} source: {i.source} ({i.licence})" if i.source else ''))
+        w = max(map(len, REGISTRY))
+        print(f"{n:{w}s} {i.modality:38s} {state}\n{'':{w}s} {i.description}" + (f"\n{'':{w}s} source: {i.source} ({i.licence})" if i.source else ''))
 
 def _data_get(a):
     from vlmfilm_wb.data import get_dataset, read_manifest
@@ -46,7 +47,7 @@ def _overrides(pairs) -> dict:
 def _profile_cfg(a):
     from vlmfilm_wb.profiles import ProfileConfig
     from vlmfilm_wb.core import override
-    kw = dict(profiler=a.backend, feature_mode=a.feature_mode, profile_scope=a.scope)
+    kw = dict(profiler=a.backend, feature_mode=a.feature_mode or ('table' if a.backend == 'table' else 'json'), profile_scope=a.scope)
     if a.model: kw['vlm_model_path'] = a.model
     return override(ProfileConfig(), {**kw, **_overrides(a.param)})
 
@@ -57,6 +58,12 @@ def _profiles_warm(a):
     try: warm_profiles(a.dataset, a.split, svc.cfg, window=a.window, overlap=a.overlap, progress=not a.quiet, service=svc)
     finally: svc.close()
     print(format_store_stats(ProfileStore(svc.store.path).stats()))
+
+def _profiles_audit(a):
+    from vlmfilm_wb.audit import profile_audit, format_audit
+    r = profile_audit(a.dataset, a.split, _profile_cfg(a), baseline=a.baseline, store=a.db, out=a.out, limit=a.limit,
+                      k=a.folds, progress=not a.quiet)
+    print(format_audit(r)); print(f"outputs: {r['out_dir']} (features.csv, audit.json, audit.png)")
 
 def _profiles_stats(a):
     from vlmfilm_wb.store import ProfileStore, format_store_stats
@@ -132,7 +139,7 @@ def _eval(a):
     s = evaluate(a.checkpoint, a.dataset, a.split, a.out, film_mode=a.film_mode, sampler=sampler or None, store=a.db,
                  infer={k: v for k, v in dict(fov=True if a.fov else None, input_scale=a.input_scale).items() if v is not None} or None,
                  save_png=not a.no_png, progress=not a.quiet, junction_source=a.junction_source, limit=a.limit,
-                 first_pass=a.first_pass, prior=a.prior)
+                 first_pass=a.first_pass, prior=a.prior, swaps=a.swaps, swap_seed=a.swap_seed)
     print(format_summary(s)); print(f"outputs: {s['out_dir']}")
 
 def _templates() -> list[str]:
@@ -259,14 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     pr = pr.add_subparsers(dest='profiles_cmd', required=True)
     x = pr.add_parser('warm', help='profile every image (or inference window) of a split into the store')
     x.add_argument('--dataset', required=True); x.add_argument('--split', default='train')
-    x.add_argument('--backend', default='stats', help='stats | qwen | canned')
-    x.add_argument('--feature-mode', default='json', help='json | text_embed | vision | logits')
+    x.add_argument('--backend', default='stats', help='stats | qwen | table | canned')
+    x.add_argument('--feature-mode', default=None, help='json | text_embed | vision | logits | table (default: table for the table backend, else json)')
     x.add_argument('--scope', default='image', help='image | patch (patch: the inference windows)')
     x.add_argument('--model', default=None, help='Qwen2.5-VL folder or hub id (default: settings vlm_model_path)')
     x.add_argument('--window', type=int, default=256); x.add_argument('--overlap', type=float, default=0.25)
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='other ProfileConfig fields')
     x.add_argument('--db', default=None, help='profile database (default: cache_dir/profiles.sqlite)')
     x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_profiles_warm)
+    x = pr.add_parser('audit', help="what the condition knows: per-feature variance, parse fallbacks, effective rank, cosines, "
+                                    "and the cross-validated R² of a baseline's per-image errors (table, JSON, figure)")
+    x.add_argument('--dataset', required=True); x.add_argument('--split', default='test')
+    x.add_argument('--baseline', default=None, metavar='CKPT', help="a model.ckpt whose per-image 1 - Dice and Betti-0 error are predicted from the condition")
+    x.add_argument('--backend', default='stats', help='stats | qwen | table | canned')
+    x.add_argument('--feature-mode', default=None, help='json | text_embed | vision | logits | table (default: table for the table backend, else json)')
+    x.add_argument('--model', default=None, help='Qwen2.5-VL folder or hub id (default: settings vlm_model_path)')
+    x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='other ProfileConfig fields (e.g. table_fields [protocol])')
+    x.add_argument('--limit', type=int, default=None, help='first N images only'); x.add_argument('--folds', type=int, default=5, help='k of the k-fold R²')
+    x.add_argument('--out', default=None, help='output folder (default: cache_dir/audits/<dataset>_<split>_<backend>-<mode>-<fingerprint>[_baseline-<sha>])')
+    x.add_argument('--db', default=None); x.add_argument('-q', '--quiet', action='store_true')
+    x.set_defaults(fn=_profiles_audit, scope='image')
     x = pr.add_parser('stats', help='entries, hits, misses and parse failures of the store')
     x.add_argument('--db', default=None); x.set_defaults(fn=_profiles_stats)
 
@@ -282,7 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser('eval', help='evaluate a checkpoint: per-image CSV, summary JSON, prediction PNGs')
     x.add_argument('checkpoint'); x.add_argument('--dataset', default=None, help="default: the checkpoint's dataset")
     x.add_argument('--split', default='test'); x.add_argument('--out', default=None)
-    x.add_argument('--film-mode', default=None, help="test-time control: shuffle | null (default: as trained)")
+    x.add_argument('--film-mode', default=None, help="test-time control: shuffle | null | swap (own vs --swaps K other images' conditions; default: as trained)")
+    x.add_argument('--swaps', type=int, default=None, metavar='K', help="with --film-mode swap: evaluate every image with K other images' conditions too (default 1)")
+    x.add_argument('--swap-seed', type=int, default=0, help='seed of the swap donors')
     x.add_argument('--sampler', default=None); x.add_argument('--steps', type=int, default=None)
     x.add_argument('--prob-map', default=None, help='last_p1 | final_eval')
     x.add_argument('--samples', type=int, default=None, metavar='K', help='K seeded samples per window: mean map, uncertainty PNGs, ECE (NFE x K)')

@@ -146,6 +146,8 @@ def _embed_dim_for(cfg: RunConfig) -> int:
 def prepared_config(cfg: RunConfig) -> RunConfig:
     "The config as a checkpoint stores it: dataset folder absolute, FiLM mode and model preset resolved, the profiler's embedding size."
     cfg = absolute_dataset(cfg)
+    if cfg.profile.profiler == 'table' and not cfg.profile.table_path:    # a table profiler reads the run's own dataset's tables
+        cfg = replace(cfg, profile=replace(cfg.profile, table_path=str(cfg.data.dataset)))
     mode = effective_film_mode(cfg.model.film_mode)
     return replace(cfg, model=replace(resolve_model_config(replace(cfg.model, film_mode=mode)), embed_dim=_embed_dim_for(cfg)))
 

@@ -26,7 +26,7 @@ __all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'OUTPUT_MARKER', 'WorkbenchError', 
            'resolve_device', 'tune_malloc', 'atomic_write_bytes', 'atomic_write_text', 'write_json', 'read_json',
            'mark_output_dir', 'output_dir_marker', 'check_output_dir', 'replace_dir', 'interval_text', 'in_interval',
            'check_ranges', 'yaml_load', 'config_from_dict', 'config_to_dict', 'leaf_paths', 'override', 'stable_hash',
-           'sha256_file']
+           'sha256_file', 'pixel_hash']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -404,3 +404,12 @@ def sha256_file(path: str|Path, chunk: int = 1 << 20) -> str:
     with open(path, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+def pixel_hash(a) -> str:
+    "SHA-256 of an array's dtype, shape and C-order bytes (the key of every cache of per-image results)."
+    import numpy as np
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha256(f"{a.dtype.str}|{a.shape}|".encode())
+    h.update(memoryview(a).cast('B'))
+    return h.hexdigest()
+

@@ -207,8 +207,8 @@ DEFAULT_PROMPT = (
 @dataclass
 class ProfileConfig:
     "How images are profiled: backend, feature mode, scope, and the VLM's settings."
-    profiler: Literal['stats', 'qwen', 'canned'] = 'stats'   # stats: offline image statistics (default)
-    feature_mode: Literal['json', 'text_embed', 'vision', 'logits'] = 'json'  # what the condition encoder gets
+    profiler: Literal['stats', 'qwen', 'canned', 'table'] = 'stats'   # stats: offline image statistics (default); table: sidecar values
+    feature_mode: Literal['json', 'text_embed', 'vision', 'logits', 'table'] = 'json'  # what the condition encoder gets (table: the sidecar values)
     pool: Literal['mean', 'last'] = 'mean'                   # text_embed pooling over the generated tokens
     profile_scope: Literal['image', 'patch'] = 'image'       # pixels profiled: whole image, or each patch/window
     input_mode: Literal['raw', 'autocontrast', 'overlay', 'mask_only'] = 'raw'   # pixels shown: as stored, 1-99 % stretched,
@@ -227,6 +227,9 @@ class ProfileConfig:
     max_new_tokens: int = 96
     profile_batch_size: int = 8                              # images per profiler call
     canned_replies: list[str] = field(default_factory=list)  # replies of the `canned` test backend
+    table_path: str|None = None                              # table backend: a dataset (name or folder) with SPLIT/meta.csv|json, or one table
+    table_fields: list[str] = field(default_factory=list)    # table backend: the columns put on the condition vector, in order
+    table_categories: dict = field(default_factory=dict)     # table backend: {field: [categories]} fixes a categorical field's one-hot
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
     _ranges = dict(min_pixels='[1, inf)', max_pixels='[1, inf)', max_new_tokens='[1, inf)', profile_batch_size='[1, inf)',
                    overlay_alpha='[0.05, 0.95]')

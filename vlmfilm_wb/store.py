@@ -22,25 +22,17 @@ from typing import Sequence
 
 import numpy as np
 
-from .core import CacheError, ConfigError, load_settings, stable_hash
+from .core import CacheError, ConfigError, load_settings, stable_hash, pixel_hash
 from .profiles import (Profile, ProfileConfig, ProfileResult, Profiler, CannedProfiler, profiles_features,
                                  PROFILE_DIM, check_view_config, needs_first_pass, vlm_view)
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'APP_ID', 'SCHEMA_VERSION', 'COUNTERS', 'pixel_hash', 'profile_key', 'default_store_path', 'ProfileStore',
-           'make_profiler', 'ProfileService', 'warm_profiles', 'format_store_stats']
+__all__ = ['log', 'APP_ID', 'SCHEMA_VERSION', 'COUNTERS', 'profile_key', 'default_store_path', 'ProfileStore', 'make_profiler',
+           'ProfileService', 'warm_profiles', 'format_store_stats']
 
 # %% ../nbs/07_store.ipynb #8f40185e
-def pixel_hash(a: np.ndarray) -> str:
-    "SHA-256 of an array's dtype, shape and C-order bytes."
-    import hashlib
-    a = np.ascontiguousarray(a)
-    h = hashlib.sha256(f"{a.dtype.str}|{a.shape}|".encode())
-    h.update(memoryview(a).cast('B'))
-    return h.hexdigest()
-
 def profile_key(pixels: str, fingerprint: str) -> str:
     "Store key of (pixel hash, fingerprint hash)."
     return stable_hash(pixels, fingerprint, n=40)
@@ -242,7 +234,10 @@ def make_profiler(cfg: ProfileConfig) -> Profiler:
     if cfg.profiler == 'qwen':
         from vlmfilm_wb.qwen import QwenProfiler
         return QwenProfiler(cfg)
-    raise ConfigError(f"unknown profiler {cfg.profiler!r}; expected stats, qwen or canned")
+    if cfg.profiler == 'table':
+        from vlmfilm_wb.table import TableProfiler
+        return TableProfiler(cfg)
+    raise ConfigError(f"unknown profiler {cfg.profiler!r}; expected stats, qwen, table or canned")
 
 # %% ../nbs/07_store.ipynb #6c00b625
 class ProfileService:

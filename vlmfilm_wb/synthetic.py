@@ -14,6 +14,10 @@ machine with no download. Each image is an X-ray projection of tube geometry:
 - `difficulty` in [0, 1] monotonically lowers vessel contrast, thins vessels, adds background clutter, blur and
   noise (the mapping is tabulated at `synth_xca`); the geometry of a seed does not depend on it.
 
+- `target` (`plain` by default): `protocol` makes a **positive control** for conditioning: each frame gets an
+  annotation protocol, `all` (every vessel) or `major` (each tree's main vessels only, branch generation <=
+  `major_depth`), drawn seeded and balanced per split and recorded in `SPLIT/meta.csv`; the image is the plain frame,
+  so only the condition tells which mask is wanted (the registered `synthetic_xca_select`).
 - `field` (off by default) gives a share of the frames collimator shutters, black borders and a bright rim
   (`fov.random_field` / `fov.apply_field`), the mask zeroed outside the field.
 
@@ -38,9 +42,9 @@ from .core import CacheError, ConfigError, config_to_dict, read_json, write_json
 from .fov import random_field, apply_field
 
 # %% auto #0
-__all__ = ['SYNTH_VERSION', 'R_END_MIN', 'SPLITS', 'as_seed_sequence', 'child_rng', 'smooth_path', 'Branch', 'vessel_tree',
-           'render_tubes', 'smooth_field', 'synth_xca', 'SynthConfig', 'synth_item', 'synth_recipe',
-           'make_synthetic_dataset']
+__all__ = ['SYNTH_VERSION', 'R_END_MIN', 'SPLITS', 'TARGETS', 'PROTOCOLS', 'as_seed_sequence', 'child_rng', 'smooth_path',
+           'Branch', 'vessel_tree', 'render_tubes', 'smooth_field', 'synth_xca', 'SynthConfig', 'protocol_of',
+           'synth_item', 'synth_recipe', 'protocol_table', 'make_synthetic_dataset']
 
 # %% ../nbs/02_synthetic.ipynb #71aeaf47
 SYNTH_VERSION = '1'   # bump whenever the generator's output for a given seed changes
@@ -187,8 +191,8 @@ def _clutter(rng, size: int, xx, yy) -> np.ndarray:
     return amp / (1 + np.exp(np.clip((rho - R) / soft, -50, 50)))
 
 def synth_xca(seed_or_rng, size: int = 300, difficulty: float = 0.5, *, p_second_tree: float = 0.5,
-              p_collimator: float = 0.4) -> tuple[np.ndarray, np.ndarray, dict]:
-    "A synthetic angiogram: image (size, size) uint8, vessel mask (size, size) bool, info dict (drawn parameters)."
+              p_collimator: float = 0.4, major_depth: int|None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    "A synthetic angiogram: image (size, size) uint8, vessel mask (size, size) bool, info dict (drawn parameters; `major_depth`: + `major_mask`)."
     if not 0 <= difficulty <= 1: raise ConfigError(f"difficulty must lie in [0, 1], got {difficulty!r}")
     if size < 32: raise ConfigError(f"size must be at least 32 px, got {size!r}")
     d, ss = float(difficulty), as_seed_sequence(seed_or_rng)
@@ -235,6 +239,10 @@ def synth_xca(seed_or_rng, size: int = 300, difficulty: float = 0.5, *, p_second
         inside = (xx - col_c[0]) ** 2 + (yy - col_c[1]) ** 2 <= col_r ** 2
         A += np.where(inside, 0, 2.3).astype(np.float32)
         mask &= inside; cath &= inside
+    if major_depth is not None:             # the branches of generation <= major_depth: no draws, so the image is unchanged
+        major = np.zeros_like(mask)
+        for tr in trees: major |= render_tubes([b for b in tr if b.depth <= major_depth], size, rscale, 0.7) > 0
+        major &= mask                       # the same tubes (a subset of the union), behind the same collimator
     I = np.exp(-(A + mu * fade * Tv + mu_cath * Tc))
     I = ndimage.gaussian_filter(I, blur, mode='nearest')
     I = I + noise * np.sqrt(I / 0.6) * rn.standard_normal(I.shape, dtype=np.float32)
@@ -245,10 +253,13 @@ def synth_xca(seed_or_rng, size: int = 300, difficulty: float = 0.5, *, p_second
                 radius_scale=rscale, mu=mu, mu_catheter=mu_cath, catheter_radius=cath_r * gr, blur_sigma=blur,
                 noise_std=noise, gamma=gamma, black=black, white=white, n_clutter=n_clutter, collimator=collimator,
                 vessel_fraction=float(mask.mean()), catheter_mask=cath)
+    if major_depth is not None: info['major_mask'] = major
     return img, mask, info
 
 # %% ../nbs/02_synthetic.ipynb #d0a71743
 SPLITS = ('train', 'val', 'test')
+TARGETS = ('plain', 'protocol')
+PROTOCOLS = ('all', 'major')      # annotation protocols of the `protocol` target
 
 @dataclass
 class SynthConfig:
@@ -263,6 +274,8 @@ class SynthConfig:
     p_second_tree: float = 0.5      # probability of a second vessel tree
     p_collimator: float = 0.4       # probability of a circular collimator darkening the corners
     field: float = 0.0              # probability of an exposed field per frame: shutters / black border / bright rim (fov.random_field)
+    target: str = 'plain'           # plain: every vessel; protocol: per-image protocol all | major (SPLIT/meta.csv)
+    major_depth: int = 0            # protocol 'major' keeps branch generations <= this (0: each tree's main vessel)
 
     def __post_init__(self):
         if self.size < 32: raise ConfigError(f"SynthConfig.size must be at least 32, got {self.size}")
@@ -273,22 +286,39 @@ class SynthConfig:
                               f"got {self.difficulty_min}, {self.difficulty_max}")
         for k in ('p_second_tree', 'p_collimator', 'field'):
             if not 0 <= getattr(self, k) <= 1: raise ConfigError(f"SynthConfig.{k} must lie in [0, 1], got {getattr(self, k)}")
+        if self.target not in TARGETS: raise ConfigError(f"SynthConfig.target must be one of {list(TARGETS)}, got {self.target!r}")
+        if not 0 <= self.major_depth <= 3: raise ConfigError(f"SynthConfig.major_depth must lie in [0, 3] (branch generations), got {self.major_depth}")
 
     def count(self, split: str) -> int: return {'train': self.n_train, 'val': self.n_val, 'test': self.n_test}[split]
+
+def protocol_of(cfg: SynthConfig, split: str, i: int) -> str|None:
+    "The annotation protocol of image `i` of `split` (`all` | `major`; None unless `cfg.target == 'protocol'`): balanced per split."
+    if cfg.target != 'protocol': return None
+    n = cfg.count(split)
+    if not 0 <= i < n: raise ConfigError(f"image {i} of split {split!r}: the split has {n} images")
+    perm = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x70C0], spawn_key=(SPLITS.index(split),))).permutation(n)
+    return PROTOCOLS[int(perm[i] % 2)]                   # floor(n/2) 'major', the rest 'all'
 
 def synth_item(cfg: SynthConfig, split: str, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
     "Image `i` of `split` under `cfg`: (image, mask, info), a pure function of (cfg.seed, split, i) and the look knobs."
     ss = np.random.SeedSequence(cfg.seed, spawn_key=(SPLITS.index(split), i))
     dif = cfg.difficulty_min + (cfg.difficulty_max - cfg.difficulty_min) * child_rng(ss, 0).random()
-    img, mask, info = synth_xca(child_rng(ss, 1), cfg.size, dif, p_second_tree=cfg.p_second_tree, p_collimator=cfg.p_collimator)
+    protocol = protocol_of(cfg, split, i)
+    img, mask, info = synth_xca(child_rng(ss, 1), cfg.size, dif, p_second_tree=cfg.p_second_tree, p_collimator=cfg.p_collimator,
+                                major_depth=cfg.major_depth if protocol else None)
+    if protocol:                                         # both masks of the same frame; the protocol picks the label
+        masks = dict(all=mask, major=info.pop('major_mask'))
+        mask = masks[protocol]
+        info.update(protocol=protocol, masks=masks, vessel_fraction=float(mask.mean()))
     frng = child_rng(ss, 2)                              # the field's own stream: the frame under it is the same frame
     if cfg.field > 0 and frng.random() < cfg.field:
         fld = random_field(frng, mask.shape)
         img, mask = apply_field(img, mask, fld, frng)    # no vessel (and no catheter) visible behind a shutter
         info.update(field=fld, catheter_mask=info['catheter_mask'] & fld, vessel_fraction=float(mask.mean()))
+        if protocol: info['masks'] = {k: m & fld for k, m in info['masks'].items()}
     return img, mask, info
 
-_LATER = dict(field=0.0)   # knobs added after datasets were made: left out of synthetic.json at their default
+_LATER = dict(field=0.0, target='plain', major_depth=0)   # knobs added after datasets were made: left out of synthetic.json at their default
 
 def synth_recipe(cfg: SynthConfig) -> dict:
     "The config recorded in synthetic.json and compared on reuse (knobs added later left out at their default)."
@@ -313,6 +343,9 @@ def _check_existing(dest: Path, cfg: SynthConfig) -> Path:
         raise CacheError(f"{dest} holds a synthetic dataset with a different config (key: (existing, requested)) "
                          f"{diff}; delete the folder or pass overwrite=True to regenerate it")
     for split in SPLITS:
+        if cfg.target == 'protocol' and not (dest/split/'meta.csv').is_file():
+            raise CacheError(f"{dest/split/'meta.csv'}: missing (target 'protocol' records each image's protocol there); "
+                             f"delete the folder or pass overwrite=True to regenerate it")
         for sub in ('images', 'masks'):
             n = len(list((dest/split/sub).glob('*.png'))) if (dest/split/sub).is_dir() else 0
             if n != cfg.count(split):
@@ -323,6 +356,10 @@ def _check_existing(dest: Path, cfg: SynthConfig) -> Path:
 def _png(a: np.ndarray) -> bytes:
     from PIL import Image
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format='PNG'); return buf.getvalue()
+
+def protocol_table(rows: list[dict]) -> str:
+    "`SPLIT/meta.csv` of the protocol target: `file, protocol, protocol_major` (categorical and its 0/1 code), one row per image."
+    return 'file,protocol,protocol_major\n' + ''.join(f"{r['name']},{r['protocol']},{int(r['protocol'] == 'major')}\n" for r in rows)
 
 def make_synthetic_dataset(dest: str|Path, cfg: SynthConfig|None = None, progress: bool = True,
                            overwrite: bool = False) -> Path:
@@ -349,11 +386,13 @@ def make_synthetic_dataset(dest: str|Path, cfg: SynthConfig|None = None, progres
                     (tmp/split/'masks'/name).write_bytes(_png(mask.astype(np.uint8) * 255))
                     images[split].append(dict(name=name, difficulty=round(info['difficulty'], 6),
                                               vessel_fraction=round(info['vessel_fraction'], 6)))
+                    if info.get('protocol'): images[split][-1]['protocol'] = info['protocol']
                     if cfg.field > 0:                     # the drawn field (all exposed where the frame has none)
                         f = info.get('field', np.ones(mask.shape, bool))
                         (tmp/split/'fields'/name).write_bytes(_png(f.astype(np.uint8) * 255))
                         images[split][-1]['field'] = 'field' in info
                     bar.update()
+                if cfg.target == 'protocol': (tmp/split/'meta.csv').write_text(protocol_table(images[split]), encoding='utf-8')
         write_json(tmp/'synthetic.json', dict(generator='vlmfilm_wb.synthetic.synth_xca', version=SYNTH_VERSION,
                                               config=synth_recipe(cfg), images=images))
         old = None

@@ -83,7 +83,8 @@ def test_cross_dataset_template_in_and_out_of_domain(workbench):
     assert ind['dataset'] == 'synthetic_xca' and off['dataset'] == on['dataset'] == 'proxy' and ind['n'] == off['n'] == 2
     assert on['fov_edge_fp'] <= off['fov_edge_fp']          # zeroing outside the field can only remove false positives
     assert all(0 <= t['centerline_coverage'] <= 1 for t in m['table'])
-    assert ind['betti0_vs_in'] == 1.0 or ind['betti0_error'] == 0
+    if ind['betti0_error']:                                  # each row's Betti-0 error as a multiple of the in-domain one
+        assert abs(off['betti0_vs_in'] - off['betti0_error'] / ind['betti0_error']) < 1e-3 * max(1.0, off['betti0_vs_in'])
     assert (run / 'cross_table.csv').is_file()
     r2 = _run(['run', 'cross_dataset', '-p', 'checkpoint', str(run / 'model' / 'model.ckpt'), '-p', 'target', 'synthetic_xca',
                '-p', 'target_split', 'val', '-p', 'input_scale', '["auto"]', '-p', 'fov', '[false]', '--quiet'])

@@ -62,14 +62,19 @@ def test_eval_one_sample_is_the_default_evaluation(smoke_ckpt, capsys, tmp_path)
 
 
 def test_eval_jump_and_temperature_reach_the_sampler(smoke_ckpt, capsys, tmp_path):
+    "Each setting changes the sampler's output (not only the echoed config); the same setting twice gives the same maps."
     ckpt, db = smoke_ckpt
     rc, out, err = _eval(ckpt, db, capsys, '--jump', 'argmax', '--limit', 1)
     assert rc == 0, err
     d = Path(out.split('outputs: ')[1].strip())
     assert d.name == 'eval_synthetic_xca_val_jump-argmax_first1' and json.loads((d / 'summary.json').read_text())['jump'] == 'argmax'
-    rc, out, err = _eval(ckpt, db, capsys, '--temperature', 0.5, '--limit', 1, '--out', tmp_path / 't')
-    assert rc == 0, err
+    for name, extra in (('base', ()), ('base2', ()), ('argmax', ('--jump', 'argmax')), ('t', ('--temperature', 0.5))):
+        rc, out, err = _eval(ckpt, db, capsys, *extra, '--limit', 1, '--out', tmp_path / name)
+        assert rc == 0, err
     assert json.loads((tmp_path / 't' / 'summary.json').read_text())['temperature'] == 0.5
+    prob = lambda k: sorted((tmp_path / k / 'prob').glob('*.png'))[0].read_bytes()
+    assert prob('base') == prob('base2')                       # seeded: the same setting, the same map
+    assert prob('argmax') != prob('base') and prob('t') != prob('base')   # the jump rule and the temperature change the sampling
     rc, out, err = _eval(ckpt, db, capsys, '--samples', 0, '--limit', 1, '--out', tmp_path / 'bad')
     assert rc == 2 and 'samples' in err
 

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Set up and run every test: library/notebook sync, clean notebooks, nbdev-test (module notebooks and papermill
 # templates at smoke size), then pytest (CLI, real data from ../shared/datasets, tiny Qwen2.5-VL).
+#   tools/test.sh          everything (CI runs this)
+#   tools/test.sh --fast   the inner loop: sync, clean, README check, the module notebooks (not the experiment templates,
+#                          no #| slow cells) and the unit tests; prints its time at the end
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=0; if [ "${1:-}" = --fast ]; then fast=1; shift; fi
+t0=$(date +%s)
 tools/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" PYTHONUNBUFFERED=1 MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # quiet kernels: tools/jupyter/kernels/python3 is ipykernel's spec without its start-up warnings (see its README)
@@ -20,6 +25,14 @@ if [ -n "$(git status --porcelain -- nbs)" ]; then
 fi
 echo "== README.md rendered from nbs/index.ipynb"
 python tools/readme.py --check
+if [ "$fast" = 1 ]; then
+  echo "== nbdev-test: the module notebooks (fast tier)"
+  nbdev-test --n-workers "${NBDEV_WORKERS:-2}" --timing --skip-folder-re '^(experiments|[_.].*)$'
+  echo "== pytest: unit tests (fast tier)"
+  pytest -q tests/test_layers.py tests/test_readme.py tests/test_compare.py tests/test_issue27.py "$@"
+  echo "== fast tier passed in $(( $(date +%s) - t0 )) s"
+  exit 0
+fi
 echo "== nbdev-test"
 nbdev-test --n-workers "${NBDEV_WORKERS:-2}" --timing
 # The explorer in JupyterLab, in headless Chromium: fails unless the page's DOM shows the image picker, the stage and step
@@ -36,3 +49,4 @@ else
 fi
 echo "== pytest"
 pytest -q "$@"
+echo "== all tests passed in $(( $(date +%s) - t0 )) s"

@@ -88,6 +88,13 @@ def _git_commit() -> str|None:
                                timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError): return None
 
+def _git_dirty() -> bool|None:
+    "Whether the checkout a run starts from has uncommitted changes to tracked files (None: not a git checkout)."
+    try: r = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=find_project_root(),
+                            capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError): return None
+    return bool(r.stdout.strip()) if r.returncode == 0 else None
+
 def _stamp() -> str: return datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')
 
 def new_run_dir(template: str, slug: str = 'run', runs_dir: str|Path|None = None) -> Path:
@@ -133,7 +140,7 @@ def start_run(template: str, params: dict, slug: str|None = None, runs_dir: str|
               out: str|Path|None = None, force: bool = False, **info) -> Path:
     "The one way a run gets its folder: a new `new_run_dir`, or `out` (new, empty, or ours with `force`); `params.json` first, then the marker."
     d = _claim(Path(out), force, template) if out else new_run_dir(template, slug or params.get('name') or 'run', runs_dir)
-    write_json(d/'params.json', dict(template=template, params=params, started=_now(), git_commit=_git_commit(), **info))
+    write_json(d/'params.json', dict(template=template, params=params, started=_now(), git_commit=_git_commit(), git_dirty=_git_dirty(), **info))
     mark_output_dir(d, 'run', _made_by(template))
     return d
 
@@ -508,6 +515,7 @@ def collect_runs(runs_dir: str|Path|None = None, template: str|None = None):
         except WorkbenchError as e: log.warning("skipping %s: %s", d, e); continue
         if template and p.get('template') != template: continue
         m = read_json(d/'metrics.json') if (d/'metrics.json').is_file() else {'status': 'running or killed'}
-        rows.append(dict(run=d.name, template=p.get('template'), status=m.get('status'), started=p.get('started'),
+        commit = (p.get('git_commit') or '')[:10] + ('+dirty' if p.get('git_dirty') else '')   # what the run ran from
+        rows.append(dict(run=d.name, template=p.get('template'), status=m.get('status'), started=p.get('started'), commit=commit or None,
                          **_flatten(p.get('params', {}), 'p.'), **_flatten({k: v for k, v in m.items() if k not in ('status',)}, 'm.')))
     return pd.DataFrame(rows)

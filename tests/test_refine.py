@@ -65,3 +65,31 @@ def test_refiner_needs_a_prior(refine, capsys):
                          '--out', refine['d']/'noprior', '-q'], capsys)
     assert rc == 2 and 'refines a prior' in err
     assert not (refine['d']/'noprior'/'model.ckpt').exists()
+
+
+def test_out_of_fold_priors(refine, tmp_path):
+    "prior_folds 2: two models of the prior's config, model k without the training images i % 2 == k; image i's training prior from model i % 2."
+    import json, numpy as np
+    from vlmfilm_wb.config import run_config
+    from vlmfilm_wb.train import train
+    from vlmfilm_wb.checkpoint import read_checkpoint, checkpoint_config, FirstPass
+    from vlmfilm_wb.datamodule import VesselDataModule
+    cfg = run_config('smoke', flow='dfm_refine', prior=str(refine['a']), prior_folds=2, prior_train='checkpoint', film_mode='off',
+                     film_stages=[], dataset=str(refine['root']))
+    s = train(cfg, tmp_path/'ref', store=refine['d']/'p.sqlite', progress=False)
+    assert s['prior_folds']['k'] == 2 and s['prior_folds']['train_seconds'] > 0
+    dm = VesselDataModule(cfg)
+    names = dm.images('train').names
+    folds = []
+    for k in range(2):
+        ck = tmp_path/'ref'/'prior_folds'/f'fold{k}'/'model.ckpt'
+        fc = checkpoint_config(read_checkpoint(ck))
+        assert (fc.data.train_folds, fc.data.train_fold, fc.flow.flow) == (2, k, 'supervised')
+        seen = VesselDataModule(fc).images('train').names
+        assert seen == [n for i, n in enumerate(names) if i % 2 != k]           # fold k never saw images i % 2 == k
+        folds.append(FirstPass(ck))
+    dm.prior, dm.fold_priors = FirstPass(refine['a']), folds
+    pri = dm.priors('train')
+    for i in range(len(names)):
+        assert np.array_equal(pri[i], folds[i % 2].prob(dm.images('train').raw(i)[0]))
+    assert s['prior_folds']['sha256'] == [f.sha256 for f in folds]

@@ -54,9 +54,12 @@ class DataConfig:
     batch_size: int = 4
     num_workers: int = 0              # DataLoader workers (0: in the main process)
     val_limit: int|None = None        # validate on the first N images only (None: all)
+    train_folds: int = 0              # > 1: train on the training images i with i % train_folds != train_fold (out-of-fold priors)
+    train_fold: int = 0
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
     _ranges = dict(patch_size='[1, inf)', pos_fraction='[0, 1]', rotate_deg='[0, 180]', scale_aug='(0, 8]', field_aug='[0, 1]', pixel_spacing='(0, inf)',
-                   batch_size='[1, inf)', num_workers='[0, inf)', val_limit='[1, inf)')
+                   batch_size='[1, inf)', num_workers='[0, inf)', val_limit='[1, inf)',
+                   train_folds='[0, 64]', train_fold='[0, 63]')
 
 @dataclass
 class TrainConfig:

@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
@@ -217,6 +218,15 @@ class VesselImages(torch.utils.data.Dataset):
                     name=self.names[i], index=i)
 
     def __repr__(self): return f"VesselImages({self.root.name}/{self.split}: {len(self)} images)"
+
+# %% ../nbs/01_data.ipynb #fedb6821
+@patch
+def subset(self: VesselImages, keep) -> VesselImages:
+    "A shallow copy holding only the images at indices `keep` (in that order); their index is their position in the copy."
+    keep = [int(k) for k in keep]
+    out = copy.copy(self)
+    for a in ('pairs', 'images', 'masks', 'image_info', 'mask_info', 'names'): setattr(out, a, [getattr(self, a)[k] for k in keep])
+    return out
 
 # %% ../nbs/01_data.ipynb #0c6088aa
 def _window(a: np.ndarray, y0: int, x0: int, size: int) -> np.ndarray:

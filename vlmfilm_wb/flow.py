@@ -73,6 +73,7 @@ class FlowConfig:
     prior: str|None = None                          # dfm_refine / cfm_refine: the checkpoint whose evaluation Segmenter gives each image's prior p_prior
     prior_train: Literal['checkpoint', 'degraded', 'mix'] = 'checkpoint'   # training priors: the checkpoint's, degraded ground truth, or per sample either
     prior_mix: float = 0.5                          # prior_train 'mix': the share of training samples given a degraded prior
+    prior_folds: int = 0                            # K > 1: each training image's prior from one of K models of the prior's config that did not see it
     prior_start: Literal['binary', 'bernoulli'] = 'binary'   # dfm_refine: x_0 = p_prior > 0.5, or a Bernoulli draw from p_prior
     refine_sigma: float = 0.1                       # cfm_refine: x_0 = 2·p_prior − 1 + refine_sigma·ε
     degrade_thin: float = 0.5                       # degraded priors: share of thin-branch pixels (lost to a 3x3 opening) dropped, in 16-px blocks
@@ -84,7 +85,7 @@ class FlowConfig:
     degrade_blur: int = 1                           # the degraded mask averaged over a (2r+1)² box: a soft probability map
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
     _ranges = dict(sigma_min='[0, 1)', dice_weight='[0, inf)', t_power='(0, inf)', self_cond_prob='[0, 1]', cldice_weight='[0, inf)',
-                   cldice_iters='[1, 50]', prior_mix='[0, 1]', refine_sigma='[0, inf)', degrade_thin='[0, 1]', degrade_breaks='[0, inf)',
+                   cldice_iters='[1, 50]', prior_mix='[0, 1]', prior_folds='[0, 64]', refine_sigma='[0, inf)', degrade_thin='[0, 1]', degrade_breaks='[0, inf)',
                    degrade_break_radius='[0, 64]', degrade_boundary='[0, 16]', degrade_blobs='[0, inf)', degrade_blob_radius='[0, 64]', degrade_blur='[0, 16]')
 
 @dataclass

@@ -68,6 +68,7 @@ class ModelConfig:
     gamma_scale: float = 0.5
     beta_scale: float = 0.5
     difficulty_gate: bool = False
+    film_static: bool = False             # a free per-channel affine (gamma0, beta0) beside the bounded, condition-dependent tanh part
     cond_dim: int = 256                   # condition-encoder output width
     cond_hidden: int = 256                # condition-encoder hidden width
     embed_dim: int = 0                    # embedding width of the feature mode (set from the profiler; 0 for json)
@@ -174,12 +175,14 @@ class Attention(nn.Module):
 class FiLMHead(nn.Module):
     "cond (B, cond_dim + PROFILE_DIM) → gamma, beta (B, C, 1, 1)."
     def __init__(self, cond_dim: int, channels: int, hidden: int = 128, gamma_scale: float = 0.5, beta_scale: float = 0.5,
-                 difficulty_gate: bool = False):
+                 difficulty_gate: bool = False, static: bool = False):
         super().__init__()
         self.cond_dim, self.gamma_scale, self.beta_scale = cond_dim, gamma_scale, beta_scale
-        self.net = nn.Sequential(nn.LayerNorm(cond_dim), nn.Linear(cond_dim, hidden), nn.SiLU(), nn.Linear(hidden, 2 * channels))
-        nn.init.zeros_(self.net[-1].weight); nn.init.zeros_(self.net[-1].bias)
+        self.net = nn.Sequential(nn.LayerNorm(cond_dim), nn.Linear(cond_dim, hidden), nn.SiLU(), nn.Linear(hidden, 2 * channels, bias=not static))
+        nn.init.zeros_(self.net[-1].weight)
+        if not static: nn.init.zeros_(self.net[-1].bias)
         self.gate = nn.Parameter(torch.zeros(2)) if difficulty_gate else None   # (w, b) of 2·sigmoid(w·d + b)
+        self.static = nn.Parameter(torch.zeros(2, channels)) if static else None   # (gamma0, beta0): the static affine, unbounded
     def forward(self, cond):
         a, b = self.net(cond[:, :self.cond_dim]).chunk(2, -1)
         da, db = self.gamma_scale * torch.tanh(a), self.beta_scale * torch.tanh(b)
@@ -187,6 +190,7 @@ class FiLMHead(nn.Module):
             d = cond[:, self.cond_dim + PROFILE_FEATURES.index('difficulty')]
             g = 2 * torch.sigmoid(self.gate[0] * d + self.gate[1])[:, None]
             da, db = g * da, g * db
+        if self.static is not None: da, db = da + self.static[0], db + self.static[1]
         return (1 + da)[:, :, None, None], db[:, :, None, None]
 
 class FiLMLayer(nn.Module):
@@ -233,7 +237,7 @@ class FiLMUNet(nn.Module):
                            if l > 0 else nn.Identity())
             if s in c.film_stages:
                 self.film[str(s)] = FiLMLayer(FiLMHead(c.cond_dim, C[l], c.film_hidden, c.gamma_scale, c.beta_scale,
-                                                       c.difficulty_gate), s)
+                                                       c.difficulty_gate, c.film_static), s)
         self.out = nn.Sequential(_gn(C[0], G), nn.SiLU(), nn.Conv2d(C[0], out_channels, 3, padding=1))
 
     def forward(self, x_t: torch.Tensor|None,   # (B, 1, H, W) network input of the state (None without a state input)

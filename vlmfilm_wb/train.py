@@ -26,7 +26,7 @@ import torch
 import lightning as L
 from fastcore.basics import patch
 
-from .core import ConfigError, config_from_dict, config_to_dict, write_json, read_json, tune_malloc
+from .core import ConfigError, config_from_dict, config_to_dict, override, write_json, read_json, tune_malloc
 from .data import VesselImages, PatchDataset, resolve_dataset
 from .store import ProfileService, warm_profiles
 from .condition import drop_condition
@@ -41,14 +41,15 @@ from .config import (DataConfig, TrainConfig, RunConfig, RUN_PRESETS, absolute_d
 from .checkpoint import (build_network, build_conditioner, gating, prior_source, prior_summary, read_checkpoint,
                                    checkpoint_config, load_model, load_state_strict, checkpoint_dataset,
                                    segmenter_from_checkpoint, describe_file)
+from .datamodule import VesselDataModule, _FromStep, _Indices, _rank_world
 from .resume import (TrainingInterrupted, LastCheckpoint, resume_point, _save_atomic, _save_interrupted,
                                RESUME_MAY_DIFFER)
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'launch_rank', 'VesselDataModule', 'FlowSegModule', 'precompute_profiles', 'precompute_priors', 'build_trainer',
-           'train']
+__all__ = ['log', 'launch_rank', 'FlowSegModule', 'precompute_profiles', 'precompute_priors', 'train_prior_folds',
+           'build_trainer', 'train']
 
 # %% ../nbs/12_train.ipynb #f812b21e
 def launch_rank() -> int:
@@ -58,60 +59,6 @@ def launch_rank() -> int:
     if 'LOCAL_RANK' in env: return int(env['LOCAL_RANK']) + int(env.get('NODE_RANK', 0)) * int(env.get('LOCAL_WORLD_SIZE', 1))
     if int(env.get('SLURM_NTASKS', 1)) > 1: return int(env.get('SLURM_PROCID', 0))
     return 0
-
-# %% ../nbs/12_train.ipynb #d703ddcd
-class _FromStep(torch.utils.data.Sampler):
-    "Patch indices in order from `start` (a resumed run continues with the patches the uninterrupted one would draw next)."
-    def __init__(self, n: int, start: int = 0): self.n, self.start = int(n), int(start) % max(1, int(n))
-    def __len__(self): return self.n
-    def __iter__(self): return iter([*range(self.start, self.n), *range(self.start)])
-
-class _Indices(torch.utils.data.Dataset):
-    def __init__(self, idx): self.idx = list(idx)
-    def __len__(self): return len(self.idx)
-    def __getitem__(self, i): return self.idx[i]
-
-def _rank_world(trainer) -> tuple[int, int]:
-    return (int(trainer.global_rank), int(trainer.world_size)) if trainer is not None else (0, 1)
-
-class VesselDataModule(L.LightningDataModule):
-    "Balanced augmented training patches and whole validation/test images from a `RunConfig`."
-    def __init__(self, cfg: RunConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.root = resolve_dataset(cfg.data.dataset)
-        self._splits = {}
-        self.prior = None                                  # a refinement flow's prior (firstpass.FirstPass), set by `train`
-
-    def priors(self, split: str) -> list[np.ndarray]|None:
-        "The prior probability map of every image of `split` (None unless training crops checkpoint priors)."
-        if self.prior is None or self.cfg.flow.prior_train == 'degraded': return None
-        ds = self.images(split)
-        return [self.prior.prob(ds.raw(i)[0]) for i in range(len(ds))]
-
-    def images(self, split: str) -> VesselImages:
-        "The whole images of `split` (loaded once)."
-        if split not in self._splits:
-            d = self.cfg.data
-            self._splits[split] = VesselImages(self.root, split, d.image_dir, d.mask_dir, d.mask_suffix)
-        return self._splits[split]
-
-    def train_dataloader(self):
-        d, t = self.cfg.data, self.cfg.train
-        ds = PatchDataset(self.images(d.train_split), t.max_steps * d.batch_size, d.patch_size, d.pos_fraction,
-                          d.flip, d.rot90, d.rotate_deg, seed=t.seed, stream=_rank_world(self.trainer)[0], scale_aug=d.scale_aug,
-                          field_aug=d.field_aug, priors=self.priors(d.train_split))
-        step = int(self.trainer.global_step) if self.trainer is not None else 0   # > 0 when resumed from last.ckpt
-        return torch.utils.data.DataLoader(ds, batch_size=d.batch_size, sampler=_FromStep(len(ds), step * d.batch_size), drop_last=True,
-                                           num_workers=d.num_workers, persistent_workers=d.num_workers > 0,
-                                           pin_memory=torch.cuda.is_available())
-
-    def _whole(self, split):
-        n = len(self.images(split))
-        if self.cfg.data.val_limit: n = min(n, self.cfg.data.val_limit)
-        rank, world = _rank_world(self.trainer)            # DDP: every rank its share of the images, gathered after
-        return torch.utils.data.DataLoader(_Indices(range(rank, n, world)), batch_size=1)
-    def val_dataloader(self): return self._whole(self.cfg.data.val_split)
 
 # %% ../nbs/12_train.ipynb #c02fae1a
 def _lr_lambda(t: TrainConfig):
@@ -342,6 +289,19 @@ def precompute_priors(cfg: RunConfig, dm: VesselDataModule, progress: bool = Tru
         for i in tqdm(range(n), desc=f'priors {split} ({dm.prior.path.name})', disable=not progress): dm.prior.prob(ds.raw(i)[0])
     log.info("priors from %s (sha256 %s): %s", dm.prior.path, dm.prior.sha256[:16], prior_summary(dm.prior))
 
+def train_prior_folds(cfg: RunConfig, out_dir: Path, store=None, progress: bool = True) -> tuple[list, float]:
+    """`prior_folds` K: the prior checkpoint's config trained K times on this run's dataset, model k without the training
+    images i with i % K == k (in `out_dir/prior_folds/fold<k>`, resumable); ([FirstPass] of the K models, their training seconds)."""
+    K, base = int(cfg.flow.prior_folds), checkpoint_config(read_checkpoint(cfg.flow.prior))
+    if K < 2: raise ConfigError(f"prior_folds {K}: expected 0 (off) or at least 2 folds")
+    fps, secs = [], 0.0
+    for k in range(K):
+        c = override(base, {'name': f'{base.name}-fold{k}', 'data.dataset': cfg.data.dataset, 'data.train_split': cfg.data.train_split,
+                            'data.train_folds': K, 'data.train_fold': k})
+        s = train(c, out_dir/'prior_folds'/f'fold{k}', store=store, progress=progress, resume=True)
+        secs += float(s['train_seconds']); fps.append(prior_source(cfg, store, s['checkpoint']))
+    log.warning("prior_folds %d: %d out-of-fold priors trained in %.0f s (the prior's own training not counted)", K, K, secs)
+    return fps, secs
 
 # %% ../nbs/12_train.ipynb #a0d632d3
 def build_trainer(cfg: RunConfig, out_dir: Path, progress: bool = True) -> L.Trainer:
@@ -420,6 +380,9 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     dm = VesselDataModule(cfg); module.dm = dm
     module.conditioner, module.service, _ = build_conditioner(cfg, store, cfg.model.film_mode)
     module.prior = dm.prior = prior_source(cfg, store)
+    folds = train_prior_folds(cfg, out_dir, store, progress) if dm.prior is not None and cfg.flow.prior_folds and \
+        cfg.flow.prior_train != 'degraded' else None
+    if folds: dm.fold_priors = folds[0]
     if launch_rank() == 0:   # before the loop and before the other ranks start: no profiler runs inside it, ranks only read
         precompute_profiles(cfg, dm, module.service, progress)
         precompute_priors(cfg, dm, progress)
@@ -436,6 +399,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     summary = _finish(cfg, module, trainer, out_dir, svc, start)
     if module.prior is not None:
         summary['prior'] = prior_summary(module.prior)
+        if folds: summary['prior_folds'] = dict(k=len(folds[0]), train_seconds=folds[1], sha256=[f.sha256 for f in folds[0]])
         if trainer.is_global_zero: write_json(out_dir/'train_summary.json', summary)
     if svc is not None: svc.close()
     return summary

@@ -26,7 +26,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .core import ConfigError, DataError, write_json, atomic_write_text, stable_hash, load_settings
+from .core import ConfigError, DataError, write_json, atomic_write_text, stable_hash, load_settings, sha256_file
+from .data import VesselImages, resolve_dataset, format_table
+from .infer import predict_split
+from .checkpoint import segmenter_from_checkpoint, profile_service
+from .viz import save_figure
 from .profiles import PROFILE_FEATURES, PROFILE_FIELDS, ProfileConfig, profiles_features
 
 # %% auto #0
@@ -144,9 +148,6 @@ def condition_matrix(svc, images: Sequence[np.ndarray]) -> tuple[np.ndarray, lis
 
 def baseline_errors(ckpt, dataset, split: str, store=None, limit: int|None = None, progress: bool = False) -> list[dict]:
     "Per-image `name, dice, dice_error, betti0_error` of checkpoint `ckpt` on `dataset/split` (the evaluation's inference, in memory)."
-    from vlmfilm_wb.checkpoint import segmenter_from_checkpoint
-    from vlmfilm_wb.data import VesselImages, resolve_dataset
-    from vlmfilm_wb.infer import predict_split
     seg, cfg, info = segmenter_from_checkpoint(ckpt, store=store)
     try:
         ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
@@ -195,7 +196,6 @@ def format_audit(a: dict) -> str:
                      f"any field fallen back {100 * p['any_fallback']:.0f} %")
     for m, r in (a.get('predict_errors') or {}).items():
         lines.append(f"  baseline {m}: cross-validated R² {r['r2']:.3f} ({r['k']}-fold ridge over {r['n']} images)")
-    from vlmfilm_wb.data import format_table
     lines.append(format_table([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in f.items()} for f in a['features']], '.4f'))
     return '\n'.join(lines)
 
@@ -204,13 +204,11 @@ def profile_audit(dataset, split: str, cfg: ProfileConfig, baseline=None, store=
                   k: int = 5, seed: int = 0, progress: bool = False) -> dict:
     "Audit the conditions of `dataset/split` under `cfg` (and a baseline's errors); writes features.csv, audit.json, audit.png in `out`."
     import pandas as pd
-    from vlmfilm_wb.data import VesselImages, resolve_dataset
-    from vlmfilm_wb.store import ProfileService
     if cfg.profile_scope != 'image':
         raise ConfigError(f"the audit profiles whole images (one condition per image): profile_scope must be 'image', got {cfg.profile_scope!r}")
     ds = VesselImages(resolve_dataset(dataset), split)
     n = len(ds) if not limit else min(int(limit), len(ds))
-    svc = ProfileService(cfg, store)
+    svc = profile_service(cfg, store)            # a first-pass view (overlay critique) gets its FirstPass
     try:
         X, names, rs = condition_matrix(svc, [ds.raw(i)[0] for i in range(n)])
         fp = svc.fingerprint_hash
@@ -225,13 +223,11 @@ def profile_audit(dataset, split: str, cfg: ProfileConfig, baseline=None, store=
              baseline=None if baseline is None else str(baseline), images=ds.names[:n])
     if base is not None: a['baseline_errors'] = base
     if out is None:
-        from vlmfilm_wb.core import sha256_file
         tag = f"{Path(str(dataset)).name}_{split}_{cfg.profiler}-{cfg.feature_mode}-{fp[:8]}" + (f"_baseline-{sha256_file(baseline)[:8]}" if baseline else '')
         out = load_settings().cache_dir/'audits'/tag
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     a['_cos'] = dict(raw=pairwise_cosines(X).tolist(), centred=pairwise_cosines(X, centre=True).tolist())
     a['_singular'] = np.linalg.svd(X - X.mean(0), compute_uv=False).tolist()
-    from vlmfilm_wb.viz import save_figure
     save_figure(plot_audit(a, f"{Path(str(dataset)).name}/{split}: {cfg.profiler} ({cfg.feature_mode})"), out/'audit.png')
     a.pop('_cos'); a['singular_values'] = a.pop('_singular')
     atomic_write_text(out/'features.csv', pd.DataFrame(a['features']).to_csv(index=False))

@@ -13,21 +13,32 @@ from pathlib import Path
 root = Path(__file__).resolve().parent.parent
 
 def results_block(spec: str) -> str:
-    "The fenced output of `vlmfilm-wb compare ...` for a `#| results:` directive, computed from the committed results."
+    """The fenced output of a `#| results:` directive, computed from the committed results by the function the CLI prints
+    with: `compare RUN ... [--pair A:B]` (`analysis.compare_runs`), `evals DIR ...` (`analysis.eval_table`), `audit DIR`
+    (`audit.format_audit` of DIR/audit.json, what `profiles audit` printed)."""
     args = shlex.split(spec)
-    if not args or args[0] != 'compare': sys.exit(f"README results directive {spec!r}: expected 'compare RUN ... [--pair A:B]'")
+    if not args or args[0] not in ('compare', 'evals', 'audit'):
+        sys.exit(f"README results directive {spec!r}: expected 'compare RUN ... [--pair A:B]', 'evals DIR ...' or 'audit DIR'")
     runs, pairs, rest = [], [], args[1:]
     while rest:
         a = rest.pop(0)
         if a == '--pair': pairs.append(tuple(rest.pop(0).split(':', 1)))
         else:
             hits = sorted(glob.glob(str(root/a)))
-            if not hits: sys.exit(f"README results directive: {a} matches no committed run folder")
+            if not hits: sys.exit(f"README results directive: {a} matches no committed result folder")
             runs += [str(Path(h).relative_to(root)) for h in hits]
-    from vlmfilm_wb.analysis import compare_runs
-    text, _ = compare_runs([root/r for r in runs], pairs)
-    cmd = 'vlmfilm-wb compare ' + spec.split(None, 1)[1]
-    return f"```text\n$ {cmd}\n{text.rstrip()}\n```"
+    if args[0] == 'compare':
+        from vlmfilm_wb.analysis import compare_runs
+        text, _ = compare_runs([root/r for r in runs], pairs)
+    elif args[0] == 'evals':
+        from vlmfilm_wb.analysis import eval_table
+        text = eval_table([root/r for r in runs])
+    else:
+        from vlmfilm_wb.audit import format_audit
+        text = '\n\n'.join(format_audit(json.loads((root/r/'audit.json').read_text())) for r in runs)
+    head = (f"$ vlmfilm-wb {spec}" if args[0] != 'audit' else
+            f"# what `vlmfilm-wb profiles audit` printed, from {', '.join(r + '/audit.json' for r in runs)}")
+    return f"```text\n{head}\n{text.rstrip()}\n```"
 
 def render(nb_path=root/'nbs'/'index.ipynb') -> str:
     nb = json.loads(Path(nb_path).read_text(encoding='utf-8'))

@@ -29,8 +29,8 @@ from .checkpoint import segmenter_from_checkpoint
 # %% auto #0
 __all__ = ['TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps',
            'ablation_table', 'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons',
-           'ablation_per_image', 'pool_runs', 'format_seed_table', 'compare_runs', 'arm_dir', 'resolve_arm',
-           'checkpoint_film_sensitivity']
+           'ablation_per_image', 'pool_runs', 'format_seed_table', 'compare_runs', 'eval_table', 'arm_dir',
+           'resolve_arm', 'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -260,6 +260,22 @@ def compare_runs(run_dirs: Sequence, pairs: Sequence = ()) -> tuple[str, dict]:
     text = format_seed_table(arms) + '\n' + '\n'.join(format_comparisons(comps))
     return text, dict(runs=[str(r) for r in run_dirs], params=params, seeds={k: sorted(v) for k, v in pooled.items()},
                       arms=arms, comparisons=comps)
+
+# %% ../nbs/16_analysis.ipynb #5ac854f3
+def eval_table(eval_dirs: Sequence) -> str:
+    "One row per evaluation folder (its summary.json): settings, NFE per window (+ the prior's), Dice with its 95 % CI, clDice, Betti errors, ECE."
+    from vlmfilm_wb.data import format_table
+    rows = []
+    for d in eval_dirs:
+        f = Path(d)/'summary.json'
+        if not f.is_file(): raise ConfigError(f"{d}: not an evaluation folder (no summary.json)")
+        s = read_json(f); m = s['metrics']
+        rows.append(dict(evaluation=Path(d).name, flow=s['flow'], steps=s['sample_steps'], jump=s.get('jump', ''), samples=s.get('samples', 1),
+                         nfe=s['nfe_per_window'], prior_nfe=(s.get('prior') or {}).get('nfe_per_window', 0), n=s['n_images'],
+                         dice=f"{m['dice']['mean']:.4f} [{m['dice']['lo']:.4f}, {m['dice']['hi']:.4f}]", cldice=round(m['cldice']['mean'], 4),
+                         betti0_error=round(m['betti0_error']['mean'], 2), betti1_error=round(m['betti1_error']['mean'], 2),
+                         ece=round(m['ece']['mean'], 4) if 'ece' in m else ''))
+    return format_table(rows)
 
 # %% ../nbs/16_analysis.ipynb #1a69c307
 def arm_dir(models, label: str, seed: int) -> Path:

@@ -156,6 +156,11 @@ def _compare(a):
     print(text)
     if a.out: write_json(a.out, data); print(f"written: {a.out}")
 
+def _evals(a):
+    "Evaluation folders side by side (`analysis.eval_table`, as README renders it)."
+    from vlmfilm_wb.analysis import eval_table
+    print(eval_table(a.evals))
+
 # %% ../nbs/90_cli.ipynb #0d5a4373
 def _error_line(err: dict) -> str:
     "One line from a failed run's `error` record: `Type: message` (the exception raised in the template, not papermill's)."
@@ -323,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('runs', nargs='+', help='ablate_stages run folders (checkpoints not needed: per_image.csv and train_summary.json)')
     x.add_argument('--pair', action='append', default=[], metavar='A:B', help="compare arm A with arm B (default: the runs' comparisons)")
     x.add_argument('--out', default=None, help='also write the table as JSON'); x.set_defaults(fn=_compare)
+    x = sub.add_parser('evals', help='evaluation folders side by side: settings, NFE, Dice with CI, clDice, Betti errors, ECE')
+    x.add_argument('evals', nargs='+', help='evaluation folders (summary.json)'); x.set_defaults(fn=_evals)
 
     x = sub.add_parser('predict', help='segment frames without masks (folders, globs, PNG/TIFF/JPEG, DICOM cine): PNGs + CSV')
     x.add_argument('checkpoint'); x.add_argument('inputs', nargs='+', help='files, folders or glob patterns')

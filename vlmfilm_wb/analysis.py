@@ -263,18 +263,23 @@ def compare_runs(run_dirs: Sequence, pairs: Sequence = ()) -> tuple[str, dict]:
 
 # %% ../nbs/16_analysis.ipynb #5ac854f3
 def eval_table(eval_dirs: Sequence) -> str:
-    "One row per evaluation folder (its summary.json): settings, NFE per window (+ the prior's), Dice with its 95 % CI, clDice, Betti errors, ECE."
+    "One row per evaluation folder (its summary.json): settings, NFE per window (+ the prior's), Dice with its 95 % CI, clDice, Betti errors, ECE (and a swap test's Dice difference, share of images won, BH-adjusted p)."
     from vlmfilm_wb.data import format_table
     rows = []
     for d in eval_dirs:
         f = Path(d)/'summary.json'
         if not f.is_file(): raise ConfigError(f"{d}: not an evaluation folder (no summary.json)")
         s = read_json(f); m = s['metrics']
-        rows.append(dict(evaluation=Path(d).name, flow=s['flow'], steps=s['sample_steps'], jump=s.get('jump', ''), samples=s.get('samples', 1),
+        label = f'{Path(d).parent.name}/{Path(d).name}' if (Path(d).parent/'train_summary.json').is_file() else Path(d).name   # a model's evaluation: named with its model
+        rows.append(dict(evaluation=label, flow=s['flow'], steps=s['sample_steps'], jump=s.get('jump', ''), samples=s.get('samples', 1),
                          nfe=s['nfe_per_window'], prior_nfe=(s.get('prior') or {}).get('nfe_per_window', 0), n=s['n_images'],
                          dice=f"{m['dice']['mean']:.4f} [{m['dice']['lo']:.4f}, {m['dice']['hi']:.4f}]", cldice=round(m['cldice']['mean'], 4),
                          betti0_error=round(m['betti0_error']['mean'], 2), betti1_error=round(m['betti1_error']['mean'], 2),
                          ece=round(m['ece']['mean'], 4) if 'ece' in m else ''))
+        if s.get('swap'):                                  # the swap test: own condition vs K other images' (Dice)
+            w = s['swap']['metrics']['dice']
+            rows[-1].update(swap_k=s['swap']['k'], own_minus_swapped=f"{w['diff']:+.4f} [{w['lo']:+.4f}, {w['hi']:+.4f}]",
+                            own_wins=f"{100 * w['own_wins']:.0f} %", p_bh=f"{w['p_bh']:.2g}")
     return format_table(rows)
 
 # %% ../nbs/16_analysis.ipynb #1a69c307

@@ -37,7 +37,7 @@ from .prior import training_prior
 from .infer import Segmenter, predict_and_score
 from .metrics import summarise
 from .config import (DataConfig, TrainConfig, RunConfig, RUN_PRESETS, absolute_dataset, run_config,
-                               prepared_config, world_size, effective_lr)
+                               prepared_config, world_size, effective_lr, write_run_config)
 from .checkpoint import (build_network, build_conditioner, gating, prior_source, prior_summary, read_checkpoint,
                                    checkpoint_config, load_model, load_state_strict, checkpoint_dataset,
                                    segmenter_from_checkpoint, describe_file)
@@ -409,6 +409,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     if cfg.train.threads: torch.set_num_threads(cfg.train.threads)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     cfg = prepared_config(cfg)                       # the checkpoint stores where the data was, not where we were
+    if launch_rank() == 0: write_run_config(out_dir, cfg)   # config.yaml: `vlmfilm-wb train --config` trains this run again
     store = str(store) if store is not None else None
     kind, point = resume_point(cfg, out_dir) if resume else (None, None)
     if kind == 'complete':
@@ -439,4 +440,3 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
         if trainer.is_global_zero: write_json(out_dir/'train_summary.json', summary)
     if svc is not None: svc.close()
     return summary
-

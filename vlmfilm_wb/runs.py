@@ -88,6 +88,10 @@ def template_config(template: str|Path, path: str|Path) -> dict:
     from vlmfilm_wb.config import RunConfig
     import dataclasses
     d, spec, name = read_yaml_mapping(path, 'parameter'), template_parameters(template), Path(str(template)).stem
+    if 'run_preset' in d:                                        # a `train --config` file: its run preset is the template's `preset`
+        if 'preset' not in spec or 'preset' in d:
+            raise ConfigError(f"{path}: run_preset: " + (f"template {name!r} has no preset parameter" if 'preset' not in spec else "give preset or run_preset, not both"))
+        d['preset'] = d.pop('run_preset')
     params, rest = {k: v for k, v in d.items() if k in spec}, {k: v for k, v in d.items() if k not in spec}
     try:
         if 'run_dir' in params: raise ConfigError("run_dir is set by the runner, not a parameter to pass")

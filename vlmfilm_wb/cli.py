@@ -24,6 +24,23 @@ def _data_list(a):
         state = 'installed' if (root/n).is_dir() else ('generated on first use' if i.generated else 'not installed')
         w = max(map(len, REGISTRY))
         print(f"{n:{w}s} {i.modality:38s} {state}\n{'':{w}s} {i.description}" + (f"\n{'':{w}s} source: {i.source} ({i.licence})" if i.source else ''))
+    for n, m in _imported(root):
+        print(f"{n} imported ({m.get('format')}) from {m.get('source')}: " + ', '.join(f"{s} {k}" for s, k in (m.get('splits') or {}).items()))
+
+def _imported(root: Path) -> list[tuple[str, dict]]:
+    "(name, marker) of the datasets `vlmfilm-wb data import` put in data root `root`."
+    from vlmfilm_wb.core import output_dir_marker
+    ms = [(d.name, output_dir_marker(d)) for d in sorted(root.iterdir()) if d.is_dir()] if root.is_dir() else []
+    return [(n, m) for n, m in ms if m and m.get('made_by') == 'vlmfilm-wb data import']
+
+def _data_import(a):
+    from vlmfilm_wb.dataimport import import_dataset
+    r = import_dataset(a.path, a.format, a.name, a.label, a.val_fraction, a.test_fraction, a.seed, a.data_root, a.force, progress=not a.quiet)
+    print(f"{r['name']}: " + ', '.join(f"{s} {n}" for s, n in r['splits'].items()) + f" images in {r['path']} "
+          f"(mask: label {','.join(map(str, r['labels']))}); manifest: {r['manifest']}")
+    ds = r['path'] if a.data_root else r['name']
+    print(f"train on it: vlmfilm-wb train -p dataset {ds}" + (f"; segment its unlabeled images: vlmfilm-wb predict CKPT "
+          f"{r['path']/'unlabeled'/'images'} --out OUT" if 'unlabeled' in r['splits'] else ''))
 
 def _data_get(a):
     from vlmfilm_wb.data import get_dataset, read_manifest
@@ -318,13 +335,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('-v', '--verbose', action='store_true', help='debug logging')
     sub = p.add_subparsers(dest='cmd', required=True)
 
-    d = sub.add_parser('data', help='datasets: list, get, summary').add_subparsers(dest='data_cmd', required=True)
+    d = sub.add_parser('data', help='datasets: list, get, import, summary').add_subparsers(dest='data_cmd', required=True)
     x = d.add_parser('list', help='registered datasets and whether they are installed')
     x.add_argument('--data-root', default=None); x.set_defaults(fn=_data_list)
     x = d.add_parser('get', help='install a registered dataset into data/, verifying SHA-256 of every file')
     x.add_argument('name'); x.add_argument('--source', default=None, help='a folder or URL base with the same layout')
     x.add_argument('--data-root', default=None); x.add_argument('--force', action='store_true', help='reinstall')
     x.add_argument('-q', '--quiet', action='store_true', help='no progress bar'); x.set_defaults(fn=_data_get)
+    x = d.add_parser('import', help='import an nnU-Net v2, MSD or folder dataset as data/NAME/{train,val,test}/{images,masks} (manifest, checksums)')
+    x.add_argument('path', help='the dataset folder (nnunet: DatasetXXX_Name, msd: TaskXX_Name, folder: images/ + masks/)')
+    x.add_argument('--format', required=True, help='nnunet | msd | folder')
+    x.add_argument('--label', default=None, help="the vessel label: a value or name, or several merged (1,2); default: the only foreground label")
+    x.add_argument('--name', default=None, help='dataset name (default: the folder name)')
+    x.add_argument('--val-fraction', type=float, default=0.2, help='labelled cases drawn for val (default 0.2)')
+    x.add_argument('--test-fraction', type=float, default=0.0, help='labelled cases drawn for test (default 0: imagesTs with labelsTs only)')
+    x.add_argument('--seed', type=int, default=0, help='seed of the split'); x.add_argument('--data-root', default=None)
+    x.add_argument('--force', action='store_true', help='replace an earlier import of that name'); x.add_argument('-q', '--quiet', action='store_true')
+    x.set_defaults(fn=_data_import)
     x = d.add_parser('summary', help='images, sizes and vessel fraction per split (generates synthetic_xca if needed)')
     x.add_argument('name', nargs='?', default=None); x.add_argument('--data-root', default=None)
     x.set_defaults(fn=_data_summary)

@@ -92,7 +92,7 @@ def _resume_train(a):
     from vlmfilm_wb.config import RunConfig
     from vlmfilm_wb.core import config_from_dict, read_json, ConfigError
     if a.param or a.out or a.force or a.config:
-        raise ConfigError("--resume RUN_DIR continues that run with its own config: no -p, --config, --out or --force")
+        raise ConfigError("--resume RUN_DIR continues that run with its own config: no -p, --out or --force (nor --config)")
     d = Path(a.resume)
     if not (d/'params.json').is_file() or 'config' not in read_json(d/'params.json'):
         raise ConfigError(f"{d}: not a folder written by 'vlmfilm-wb train' (no params.json with a config)")

@@ -54,7 +54,10 @@ def template_parameters(template: str|Path) -> dict[str, dict]:
     "Parameters of a template's tagged `parameters` cell: {name: {default (Python value), type}}."
     import papermill as pm, ast
     path = template_path(template)
-    info = pm.inspect_notebook(str(path))
+    quiet, level = logging.getLogger('papermill'), logging.getLogger('papermill').level
+    quiet.setLevel(logging.WARNING)      # inspect_notebook logs 'Input Notebook: ...' on every call: once per run is papermill's, at execution
+    try: info = pm.inspect_notebook(str(path))
+    finally: quiet.setLevel(level)
     if not info: raise ConfigError(f"{path}: no cell tagged 'parameters'")
     out = {}
     for k, v in info.items():

@@ -42,7 +42,7 @@ from .checkpoint import (build_network, build_conditioner, gating, prior_source,
                                    checkpoint_config, load_model, load_state_strict, checkpoint_dataset,
                                    segmenter_from_checkpoint, describe_file)
 from .resume import (TrainingInterrupted, LastCheckpoint, resume_point, _save_atomic, _save_interrupted,
-                               RESUME_MAY_DIFFER)
+                               RESUME_MAY_DIFFER, StepProgressBar)
 
 log = logging.getLogger(__name__)
 
@@ -347,11 +347,11 @@ def precompute_priors(cfg: RunConfig, dm: VesselDataModule, progress: bool = Tru
 def build_trainer(cfg: RunConfig, out_dir: Path, progress: bool = True) -> L.Trainer:
     "The Lightning trainer of a run: CSV (+ TensorBoard) logs, learning-rate monitor, progress bar, EMA, `last.ckpt`."
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-    from lightning.pytorch.callbacks import EMAWeightAveraging, TQDMProgressBar, LearningRateMonitor
+    from lightning.pytorch.callbacks import EMAWeightAveraging, LearningRateMonitor
     t = cfg.train
     loggers = [CSVLogger(str(out_dir), name='logs', version='')]
     if t.tensorboard: loggers.append(TensorBoardLogger(str(out_dir), name='tb', version=''))
-    callbacks = [LearningRateMonitor('step')] + ([TQDMProgressBar(refresh_rate=max(1, t.log_every))] if progress else [])
+    callbacks = [LearningRateMonitor('step')] + ([StepProgressBar(refresh_rate=max(1, t.log_every))] if progress else [])
     if t.ema: callbacks.append(EMAWeightAveraging(decay=t.ema_decay))
     callbacks.append(LastCheckpoint(out_dir, t.checkpoint_every, min(t.val_every, t.max_steps), t.max_steps))
     return L.Trainer(max_steps=t.max_steps, val_check_interval=min(t.val_every, t.max_steps), check_val_every_n_epoch=None,
@@ -398,7 +398,6 @@ def _finish(cfg: RunConfig, module, trainer: L.Trainer, out_dir: Path, svc, star
                    **({'resumed_from_step': start} if start is not None else {}))
     if trainer.is_global_zero: write_json(out_dir/'train_summary.json', summary)
     return summary
-
 
 # %% ../nbs/12_train.ipynb #93c7b60a
 def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True, resume: bool = False) -> dict:

@@ -200,7 +200,11 @@ def _run(a):
         from vlmfilm_wb.core import ConfigError
         raise ConfigError("--resume RUN_DIR runs the folder's own parameters: no --config")
     params = _run_params(a) if a.template else _overrides(a.param)
-    if a.print_config: return _print_template_params(a.template, params)
+    if a.print_config:
+        if not a.template:
+            from vlmfilm_wb.core import ConfigError
+            raise ConfigError("--print-config prints a template's parameters: give the template (a resumed run's are in RUN_DIR/params.json)")
+        return _print_template_params(a.template, params)
     try: r = run_template(a.template, params, slug=a.slug, progress=not a.quiet, resume=a.resume)
     finally: runs_log.setLevel(level)
     err = r['metrics'].get('error') or {}

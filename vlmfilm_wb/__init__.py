@@ -11,6 +11,7 @@ Modules:
 - `vlmfilm_wb.core`: Settings, project paths, strict typed configs, atomic writes and the errors every module raises.
 - `vlmfilm_wb.cross`: Cross-dataset evaluation: a proxy out-of-domain dataset (frames enlarged, shutters and borders drawn), the input scale for another dataset, and the in-domain vs out-of-domain table.
 - `vlmfilm_wb.data`: Vessel datasets on disk: reading, checks, training patches with augmentation, and the dataset registry.
+- `vlmfilm_wb.dataimport`: `vlmfilm-wb data import`: nnU-Net v2, Medical Segmentation Decathlon and plain folders into the workbench layout.
 - `vlmfilm_wb.datamodule`: The Lightning data module of a run: balanced augmented training patches, whole validation images, each DDP rank its share.
 - `vlmfilm_wb.evaluate`: Evaluate a checkpoint on a split: per-image CSV, summary JSON with means, pooled scores and 95 % CIs, prediction PNGs.
 - `vlmfilm_wb.flow`: Flow matching for masks — binary discrete flow matching (DFM), continuous flow matching (CFM) and the supervised baseline — as one path object per flow, its loss, and seeded samplers.

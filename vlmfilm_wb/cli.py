@@ -24,6 +24,23 @@ def _data_list(a):
         state = 'installed' if (root/n).is_dir() else ('generated on first use' if i.generated else 'not installed')
         w = max(map(len, REGISTRY))
         print(f"{n:{w}s} {i.modality:38s} {state}\n{'':{w}s} {i.description}" + (f"\n{'':{w}s} source: {i.source} ({i.licence})" if i.source else ''))
+    for n, m in _imported(root):
+        print(f"{n} imported ({m.get('format')}) from {m.get('source')}: " + ', '.join(f"{s} {k}" for s, k in (m.get('splits') or {}).items()))
+
+def _imported(root: Path) -> list[tuple[str, dict]]:
+    "(name, marker) of the datasets `vlmfilm-wb data import` put in data root `root`."
+    from vlmfilm_wb.core import output_dir_marker
+    ms = [(d.name, output_dir_marker(d)) for d in sorted(root.iterdir()) if d.is_dir()] if root.is_dir() else []
+    return [(n, m) for n, m in ms if m and m.get('made_by') == 'vlmfilm-wb data import']
+
+def _data_import(a):
+    from vlmfilm_wb.dataimport import import_dataset
+    r = import_dataset(a.path, a.format, a.name, a.label, a.val_fraction, a.test_fraction, a.seed, a.data_root, a.force, progress=not a.quiet)
+    print(f"{r['name']}: " + ', '.join(f"{s} {n}" for s, n in r['splits'].items()) + f" images in {r['path']} "
+          f"(mask: label {','.join(map(str, r['labels']))}); manifest: {r['manifest']}")
+    ds = r['path'] if a.data_root else r['name']
+    print(f"train on it: vlmfilm-wb train -p dataset {ds}" + (f"; segment its unlabeled images: vlmfilm-wb predict CKPT "
+          f"{r['path']/'unlabeled'/'images'} --out OUT" if 'unlabeled' in r['splits'] else ''))
 
 def _data_get(a):
     from vlmfilm_wb.data import get_dataset, read_manifest
@@ -74,7 +91,8 @@ def _resume_train(a):
     "(folder, config) of `train --resume RUN_DIR`; config None when the run had finished."
     from vlmfilm_wb.config import RunConfig
     from vlmfilm_wb.core import config_from_dict, read_json, ConfigError
-    if a.param or a.out or a.force: raise ConfigError("--resume RUN_DIR continues that run with its own config: no -p, --out or --force")
+    if a.param or a.out or a.force or a.config:
+        raise ConfigError("--resume RUN_DIR continues that run with its own config: no -p, --out or --force (nor --config)")
     d = Path(a.resume)
     if not (d/'params.json').is_file() or 'config' not in read_json(d/'params.json'):
         raise ConfigError(f"{d}: not a folder written by 'vlmfilm-wb train' (no params.json with a config)")
@@ -105,11 +123,13 @@ def _train(a):
     if a.resume:
         out, cfg = _resume_train(a)
         if cfg is None: return
+        if a.print_config: return _print_run_config(cfg)
     else:
-        cfg = run_config(a.preset, _overrides(a.param))
+        preset, cfg = _train_config(a)
+        if a.print_config: return _print_run_config(cfg)
         ov = {('model.preset' if k == 'preset' else k): v for k, v in _overrides(a.param).items()}   # -p preset: the model's
-        out = start_run('cli-train', {'preset': a.preset, **ov}, slug=cfg.name, out=a.out, force=a.force,
-                        config=config_to_dict(cfg), source='cli')
+        out = start_run('cli-train', {'preset': preset, **ov}, slug=cfg.name, out=a.out, force=a.force,
+                        config=config_to_dict(cfg), source='cli', **({'config_file': str(Path(a.config).resolve())} if a.config else {}))
     print(f"run folder: {out}", flush=True)
     os.environ[DDP_RUN_DIR] = str(out)                        # inherited by the ranks a DDP strategy launches
     t0 = time.perf_counter()
@@ -133,6 +153,10 @@ def _train(a):
 
 def _eval(a):
     from vlmfilm_wb.evaluate import evaluate, format_summary
+    if a.print_config: return _print_yaml({k: getattr(a, k) for k in _option_actions(a.options)}, "eval's options; vlmfilm-wb eval --config THIS.yaml runs them")
+    if not a.checkpoint:
+        from vlmfilm_wb.core import ConfigError
+        raise ConfigError("eval needs a checkpoint: vlmfilm-wb eval CKPT, or `checkpoint: CKPT` in its --config file")
     if a.threads: import torch; torch.set_num_threads(a.threads)
     sampler = {k: v for k, v in dict(sampler=a.sampler, sample_steps=a.steps, prob_map=a.prob_map, samples=a.samples,
                                           jump=a.jump, temperature=a.temperature).items() if v is not None}
@@ -177,7 +201,16 @@ def _run(a):
     if (a.template is None) == (a.resume is None):
         from vlmfilm_wb.core import ConfigError
         raise ConfigError("give a template, or --resume RUN_DIR (whose template is the run's own)")
-    try: r = run_template(a.template, _overrides(a.param), slug=a.slug, progress=not a.quiet, resume=a.resume)
+    if a.config and a.resume:
+        from vlmfilm_wb.core import ConfigError
+        raise ConfigError("--resume RUN_DIR runs the folder's own parameters: no --config")
+    params = _run_params(a) if a.template else _overrides(a.param)
+    if a.print_config:
+        if not a.template:
+            from vlmfilm_wb.core import ConfigError
+            raise ConfigError("--print-config prints a template's parameters: give the template (a resumed run's are in RUN_DIR/params.json)")
+        return _print_template_params(a.template, params)
+    try: r = run_template(a.template, params, slug=a.slug, progress=not a.quiet, resume=a.resume)
     finally: runs_log.setLevel(level)
     err = r['metrics'].get('error') or {}
     stop = r['metrics'].get('interrupted') or {}
@@ -207,14 +240,18 @@ def _sweep_parameters(a, ex: str) -> dict|None:
     return local_parameters(a.gpus_per_job, a.time, name=f'vlmfilm-{a.template}') if ex == 'local' else None
 
 def _sweep(a):
-    from vlmfilm_wb.runs import sweep, collect_runs, sweep_status, format_sweep_status
+    from vlmfilm_wb.runs import sweep, collect_runs, sweep_status, format_sweep_status, template_config, resolved_grid
     from vlmfilm_wb.core import load_settings, atomic_write_text, ConfigError
     if a.status is not None:
         if a.template or a.grid: raise ConfigError("sweep --status [SWEEP] lists the jobs of a sweep; give no template or --grid")
         print(format_sweep_status(sweep_status(a.status or None))); return
     if not a.template or not a.grid: raise ConfigError("sweep needs a template and --grid GRID.yaml (or --status [SWEEP])")
+    config = template_config(a.template, a.config) if a.config else None
+    if a.print_config:
+        return _print_yaml(resolved_grid(a.template, a.grid, config), f"the sweep's grid with every parameter written out; "
+                           f"vlmfilm-wb sweep {a.template} --grid THIS.yaml runs it")
     ex = a.executor or 'subprocess'
-    rec = sweep(a.template, a.grid, jobs=a.jobs or 1, executor=ex, parameters=_sweep_parameters(a, ex), wait=a.wait)
+    rec = sweep(a.template, a.grid, jobs=a.jobs or 1, executor=ex, parameters=_sweep_parameters(a, ex), wait=a.wait, config=config)
     if ex == 'subprocess':
         for r in rec['jobs']: print(f"{'ok ' if r['returncode'] == 0 else 'FAILED'} {r['run_dir']}  {r['params']}" + ('' if r['returncode'] == 0 else f"\n{r['stderr'][-800:]}"))
         failed = any(r['returncode'] for r in rec['jobs'])
@@ -238,6 +275,57 @@ def _runs(a):
     import pandas as pd
     with pd.option_context('display.max_rows', 200, 'display.width', 200): print(df[cols] if len(df) else '(no runs)')
 
+# %% ../nbs/90_cli.ipynb #d6b45c59
+_NOT_OPTIONS = ('help', 'fn', 'cmd', 'verbose', 'config', 'print_config', 'options')
+
+def _option_actions(parser) -> dict:
+    "dest -> action of the options and arguments of a sub-command that a `--config` file may set."
+    return {x.dest: x for x in parser._actions if x.dest not in _NOT_OPTIONS and x.dest != argparse.SUPPRESS}
+
+def _options_from_yaml(parser, path) -> dict:
+    "A sub-command's options from YAML file `path` (keys: the option names, `-` or `_`), checked as the command line checks them."
+    from vlmfilm_wb.core import read_yaml_mapping, _coerce, _suggest, ConfigError
+    acts, out = _option_actions(parser), {}
+    for k, v in read_yaml_mapping(path, 'option').items():
+        dest = k.replace('-', '_'); act = acts.get(dest)
+        if act is None: raise ConfigError(f"{path}: unknown option {k!r}{_suggest(dest, acts)}; `{parser.prog}` takes: {', '.join(sorted(acts))}")
+        if v is not None:
+            tp = bool if act.nargs == 0 else (act.type or str)
+            if tp is str and isinstance(v, (int, float)) and not isinstance(v, bool): v = str(v)
+            try: v = _coerce(v, tp, k)
+            except ConfigError as e: raise ConfigError(f"{path}: {e}") from None
+            if act.choices and v not in act.choices: raise ConfigError(f"{path}: {k}: {v!r} is not one of {list(act.choices)}")
+        out[dest] = v
+    return out
+
+def _print_yaml(d: dict, header: str):
+    from vlmfilm_wb.core import config_yaml
+    print(config_yaml(d, header), end='')
+
+def _train_config(a):
+    "(run preset, RunConfig) of `train`: `--preset` (else the file's `run_preset`, else cpu), `--config FILE.yaml`, then `-p`."
+    from vlmfilm_wb.config import read_run_config, run_config
+    fp, fov = read_run_config(a.config) if a.config else (None, {})
+    preset = a.preset or fp or 'cpu'
+    return preset, run_config(preset, {**fov, **_overrides(a.param)})
+
+def _print_run_config(cfg):
+    from vlmfilm_wb.config import prepared_config
+    from vlmfilm_wb.core import config_to_dict
+    _print_yaml(config_to_dict(prepared_config(cfg)), "the resolved run config; vlmfilm-wb train --config THIS.yaml trains it")
+
+def _run_params(a) -> dict:
+    "A template's parameters for `run`: `--config FILE.yaml`, then `-p` on top (`overrides` merged)."
+    from vlmfilm_wb.runs import template_config, coerce_params, merge_params
+    if not a.config: return _overrides(a.param)
+    return merge_params(template_config(a.template, a.config), coerce_params(a.template, _overrides(a.param)))
+
+def _print_template_params(template, params: dict):
+    from vlmfilm_wb.runs import template_parameters, coerce_params, merge_params
+    spec = template_parameters(template)
+    full = merge_params({k: v['default'] for k, v in spec.items() if k != 'run_dir'}, coerce_params(template, params))
+    _print_yaml(full, f"the parameters of template {Path(str(template)).stem}; vlmfilm-wb run {template} --config THIS.yaml runs them")
+
 # %% ../nbs/90_cli.ipynb #111cea03
 def _predict(a):
     from vlmfilm_wb.predict import predict
@@ -256,13 +344,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('-v', '--verbose', action='store_true', help='debug logging')
     sub = p.add_subparsers(dest='cmd', required=True)
 
-    d = sub.add_parser('data', help='datasets: list, get, summary').add_subparsers(dest='data_cmd', required=True)
+    d = sub.add_parser('data', help='datasets: list, get, import, summary').add_subparsers(dest='data_cmd', required=True)
     x = d.add_parser('list', help='registered datasets and whether they are installed')
     x.add_argument('--data-root', default=None); x.set_defaults(fn=_data_list)
     x = d.add_parser('get', help='install a registered dataset into data/, verifying SHA-256 of every file')
     x.add_argument('name'); x.add_argument('--source', default=None, help='a folder or URL base with the same layout')
     x.add_argument('--data-root', default=None); x.add_argument('--force', action='store_true', help='reinstall')
     x.add_argument('-q', '--quiet', action='store_true', help='no progress bar'); x.set_defaults(fn=_data_get)
+    x = d.add_parser('import', help='import an nnU-Net v2, MSD or folder dataset as data/NAME/{train,val,test}/{images,masks} (manifest, checksums)')
+    x.add_argument('path', help='the dataset folder (nnunet: DatasetXXX_Name, msd: TaskXX_Name, folder: images/ + masks/)')
+    x.add_argument('--format', required=True, help='nnunet | msd | folder')
+    x.add_argument('--label', default=None, help="the vessel label: a value or name, or several merged (1,2); default: the only foreground label")
+    x.add_argument('--name', default=None, help='dataset name (default: the folder name)')
+    x.add_argument('--val-fraction', type=float, default=0.2, help='labelled cases drawn for val (default 0.2)')
+    x.add_argument('--test-fraction', type=float, default=0.0, help='labelled cases drawn for test (default 0: imagesTs with labelsTs only)')
+    x.add_argument('--seed', type=int, default=0, help='seed of the split'); x.add_argument('--data-root', default=None)
+    x.add_argument('--force', action='store_true', help='replace an earlier import of that name'); x.add_argument('-q', '--quiet', action='store_true')
+    x.set_defaults(fn=_data_import)
     x = d.add_parser('summary', help='images, sizes and vessel fraction per split (generates synthetic_xca if needed)')
     x.add_argument('name', nargs='?', default=None); x.add_argument('--data-root', default=None)
     x.set_defaults(fn=_data_summary)
@@ -294,8 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     x = pr.add_parser('stats', help='entries, hits, misses and parse failures of the store')
     x.add_argument('--db', default=None); x.set_defaults(fn=_profiles_stats)
 
-    x = sub.add_parser('train', help='train one run (a run preset plus -p overrides)')
-    x.add_argument('--preset', default='cpu', help='smoke | demo | cpu | gpu (train.RUN_PRESETS)')
+    x = sub.add_parser('train', help='train one run (a run preset, a --config file and -p overrides)')
+    x.add_argument('--preset', default=None, help="smoke | demo | cpu | gpu (config.RUN_PRESETS; default: the --config file's run_preset, else cpu)")
+    x.add_argument('--config', default=None, metavar='FILE.yaml', help="RunConfig fields (nested by section, flat or dotted) and an optional run_preset; -p beats it; a run folder's config.yaml trains that run again")
+    x.add_argument('--print-config', action='store_true', help='print the resolved configuration as YAML (loadable by --config) and exit')
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='any RunConfig field')
     x.add_argument('--out', default=None, help='run folder (default: runs_dir/<stamp>_cli-train_<name>); must be new or empty')
     x.add_argument('--force', action='store_true', help='reuse a non-empty --out folder, removing the previous run files first')
@@ -304,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(fn=_train)
 
     x = sub.add_parser('eval', help='evaluate a checkpoint: per-image CSV, summary JSON, prediction PNGs')
-    x.add_argument('checkpoint'); x.add_argument('--dataset', default=None, help="default: the checkpoint's dataset")
+    x.add_argument('checkpoint', nargs='?', default=None); x.add_argument('--dataset', default=None, help="default: the checkpoint's dataset")
+    x.add_argument('--config', default=None, metavar='FILE.yaml', help="eval's options by name (split: val, steps: 8, film_mode: shuffle, checkpoint: ...); the command line beats it")
+    x.add_argument('--print-config', action='store_true', help='print the resolved configuration as YAML (loadable by --config) and exit')
     x.add_argument('--split', default='test'); x.add_argument('--out', default=None)
     x.add_argument('--film-mode', default=None, help="test-time control: shuffle | null | swap (own vs --swaps K other images' conditions; default: as trained)")
     x.add_argument('--swaps', type=int, default=None, metavar='K', help="with --film-mode swap: evaluate every image with K other images' conditions too (default 1)")
@@ -322,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--fov', action='store_true', help='zero predictions outside the detected exposed field (borders, shutters)')
     x.add_argument('--input-scale', type=float, default=None, help='resize images by this factor before predicting (probability map resized back)')
     x.add_argument('--threads', type=int, default=0, help="CPU threads (0: torch's default); the validation's count reproduces its Dice exactly")
-    x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval)
+    x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_eval, options=x)
 
     x = sub.add_parser('compare', help='across-seeds table and verdicts of ablate_stages runs that differ only in their seeds (pooled)')
     x.add_argument('runs', nargs='+', help='ablate_stages run folders (checkpoints not needed: per_image.csv and train_summary.json)')
@@ -348,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help="a template parameter")
     x.add_argument('--slug', default=None, help='run folder suffix'); x.add_argument('-q', '--quiet', action='store_true')
     x.add_argument('--resume', default=None, metavar='RUN_DIR', help="execute a stopped run again in its folder (template: the run's own)")
+    x.add_argument('--config', default=None, metavar='FILE.yaml', help="the template's parameters (and, for a template with `overrides`, RunConfig fields); -p beats it")
+    x.add_argument('--print-config', action='store_true', help='print the resolved configuration as YAML (loadable by --config) and exit')
     x.set_defaults(fn=_run)
     x = sub.add_parser('sweep', help='run a template over a grid: local processes, or one submitit job per run (local or Slurm)',
                        description="Run TEMPLATE for every point of --grid, one run folder each. --executor subprocess (default): "
@@ -362,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--executor', choices=('subprocess', 'local', 'slurm'), default=None, help='subprocess (default) | local | slurm (submitit)')
     x.add_argument('--jobs', type=int, default=None, help='subprocess executor: runs at a time (default 1: sequential)')
     x.add_argument('--status', nargs='?', const='', default=None, metavar='SWEEP', help="list each job's state of a sweep (default: the latest)")
+    x.add_argument('--config', default=None, metavar='FILE.yaml', help="the template's parameters for every run (as `run --config`); the grid beats it")
+    x.add_argument('--print-config', action='store_true', help='print the resolved configuration as YAML (loadable by --config) and exit')
     g = x.add_argument_group('submitit (local and slurm)')
     g.add_argument('--gpus-per-job', type=int, default=None, metavar='N', help='GPUs per job (local default: every visible GPU)')
     g.add_argument('--time', default=None, help='time limit per job, Slurm format (04:00:00, 90, 1-12:00); required for slurm')
@@ -377,12 +483,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `vlmfilm-wb` console script."
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     if not a.verbose:   # Lightning's own INFO lines (GPU available, tips) are noise on the command line
         if a.cmd in ('train', 'eval', 'predict'): import lightning.pytorch   # it sets its loggers to INFO when imported: import it first
         for n in ('lightning', 'lightning.pytorch', 'lightning.fabric'): logging.getLogger(n).setLevel(logging.WARNING)
     try:
+        if getattr(a, 'options', None) is not None and a.config:    # eval: the file's options, then the command line's again
+            a.options.set_defaults(**_options_from_yaml(a.options, a.config)); a = parser.parse_args(argv)
         a.fn(a)
     except WorkbenchError as e:
         print(f"vlmfilm-wb: error: {e}", file=sys.stderr)

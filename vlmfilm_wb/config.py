@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from .core import ConfigError, override
+from .core import ConfigError, override, config_to_dict, read_yaml_mapping, yaml_overrides, config_yaml, atomic_write_text
 from .data import REGISTRY
 from .profiles import ProfileConfig
 from .store import make_profiler
@@ -29,8 +29,9 @@ from .junction import JunctionConfig
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUN_PRESETS', 'DataConfig', 'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config', 'prepared_config',
-           'world_size', 'effective_lr']
+__all__ = ['log', 'RUN_PRESETS', 'RUN_PRESET_KEY', 'DataConfig', 'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config',
+           'prepared_config', 'read_run_config', 'run_config_from', 'run_config_yaml', 'write_run_config', 'world_size',
+           'effective_lr']
 
 # %% ../nbs/11a_config.ipynb #f97df38b
 @dataclass
@@ -154,6 +155,38 @@ def prepared_config(cfg: RunConfig) -> RunConfig:
     mode = effective_film_mode(cfg.model.film_mode)
     return replace(cfg, model=replace(resolve_model_config(replace(cfg.model, film_mode=mode)), embed_dim=_embed_dim_for(cfg)))
 
+
+# %% ../nbs/11a_config.ipynb #c842f56f
+RUN_PRESET_KEY = 'run_preset'    # a run config file's named preset (the `--preset` of `vlmfilm-wb train`)
+
+def read_run_config(path: str|Path) -> tuple[str|None, dict]:
+    "(run preset or None, flat overrides) of a run's YAML file, every key and value checked as `-p` is; errors name the file."
+    d = read_yaml_mapping(path, 'run config')
+    preset = d.pop(RUN_PRESET_KEY, None)
+    if preset is not None and preset not in RUN_PRESETS:
+        raise ConfigError(f"{path}: {RUN_PRESET_KEY}: {preset!r} is not one of {sorted(RUN_PRESETS)}")
+    try:
+        ov = yaml_overrides(RunConfig, d)
+        override(override(RunConfig(), RUN_PRESETS[preset or 'cpu']), ov)    # types and ranges, before anything runs
+    except ConfigError as e: raise ConfigError(f"{path}: {e}") from None
+    return preset, ov
+
+def run_config_from(path: str|Path|None = None, preset: str|None = None, overrides: dict|None = None) -> RunConfig:
+    "`run_config` of a YAML file with `overrides` (`-p`) on top; `preset` (`--preset`) beats the file's `run_preset`, `cpu` the default."
+    fp, fov = read_run_config(path) if path else (None, {})
+    return run_config(preset or fp or 'cpu', {**fov, **(overrides or {})})
+
+def run_config_yaml(cfg: RunConfig, header: str = '') -> str:
+    "A run's config as YAML that `run_config_from` reads back to the same config."
+    return config_yaml(config_to_dict(cfg), header)
+
+def write_run_config(out_dir: str|Path, cfg: RunConfig) -> Path:
+    "`out_dir/config.yaml`: the prepared config, from which `vlmfilm-wb train --config` trains the same weights."
+    f = Path(out_dir)/'config.yaml'
+    return atomic_write_text(f, run_config_yaml(prepared_config(cfg), header=
+        f"The resolved config of run {cfg.name!r}; it trains the same weights again:\n"
+        f"  vlmfilm-wb train --config {f} [--out NEW_DIR] [-p KEY VALUE ...]\n"
+        "Resolved: the model preset's fields are filled in (edit them, not model.preset)."))
 
 # %% ../nbs/11a_config.ipynb #4ef2ab49
 import math

@@ -25,8 +25,8 @@ __all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'OUTPUT_MARKER', 'WorkbenchError', 
            'CheckpointError', 'refused_pickle_message', 'find_project_root', 'Settings', 'load_settings',
            'resolve_device', 'tune_malloc', 'atomic_write_bytes', 'atomic_write_text', 'write_json', 'read_json',
            'mark_output_dir', 'output_dir_marker', 'check_output_dir', 'replace_dir', 'interval_text', 'in_interval',
-           'check_ranges', 'yaml_load', 'config_from_dict', 'config_to_dict', 'leaf_paths', 'override', 'stable_hash',
-           'sha256_file', 'pixel_hash']
+           'check_ranges', 'yaml_load', 'config_from_dict', 'config_to_dict', 'leaf_paths', 'override',
+           'read_yaml_mapping', 'yaml_overrides', 'config_yaml', 'stable_hash', 'sha256_file', 'pixel_hash']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -387,6 +387,64 @@ def override(cfg, overrides: dict|None = None, **kw):
         for p in parents: node = node[p]
         node[leaf] = v
     return config_from_dict(type(cfg), d)
+
+# %% ../nbs/00_core.ipynb #d3821b43
+def _yaml_where(path, e) -> str:
+    m = getattr(e, 'problem_mark', None) or getattr(e, 'context_mark', None)
+    return f"{path}:{m.line + 1}" if m is not None else str(path)
+
+def read_yaml_mapping(path: str|Path, what: str = 'config') -> dict:
+    "The mapping of YAML file `path`, or a one-line ConfigError: file missing, not YAML, a tag (never constructed), not a mapping."
+    import yaml
+    path = Path(path)
+    try: text = path.read_text(encoding='utf-8')
+    except FileNotFoundError: raise ConfigError(f"{path}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"{path}: cannot read the {what} file ({e})") from None
+    try: d = yaml_load(text)
+    except yaml.constructor.ConstructorError as e:
+        tag = re.search(r"tag '([^']*)'", str(e.problem or ''))
+        raise ConfigError(f"{_yaml_where(path, e)}: YAML tag {tag.group(1) if tag else '?'} refused: a {what} file holds plain "
+                          f"values only (mappings, lists, strings, numbers, true/false, null)") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{_yaml_where(path, e)}: not valid YAML ({' '.join(str(getattr(e, 'problem', None) or e).split())})") from None
+    if d is None: return {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a mapping of {what} keys (`key: value` lines), got a {type(d).__name__}: {str(d)[:60]!r}")
+    bad = [k for k in d if not isinstance(k, str)]
+    if bad: raise ConfigError(f"{path}: key {bad[0]!r} is not a name; expected a mapping of {what} keys")
+    return d
+
+def yaml_overrides(cls, d: dict, where: str = '') -> dict:
+    """Flat overrides for `override` from a mapping of `cls`'s fields, nested (`train: {lr: 0.01}`), flat (`lr: 0.01`) or
+    dotted (`train.lr: 0.01`): a section's keys become dotted paths, flat and dotted keys stay as written. An unknown key
+    (with a suggestion), a section that is not a mapping or a field given twice is a ConfigError; values are `override`'s to check."""
+    paths, out, seen = leaf_paths(cls), {}, {}
+    def walk(c, node, prefix):
+        hints, names = get_type_hints(c), [f.name for f in fields(c) if f.init]
+        for k, v in node.items():
+            key = prefix + str(k)
+            if k in names and is_dataclass(hints[k]):
+                if not isinstance(v, dict):
+                    raise ConfigError(f"{key}: expected a mapping of {hints[k].__name__} fields "
+                                      f"({', '.join(f.name for f in fields(hints[k]))}), got {v!r}")
+                walk(hints[k], v, key + '.'); continue
+            full = paths.get(key)
+            if full is None or (prefix and full != key):
+                hint = f" (did you mean {paths[str(k)]!r}?)" if str(k) in paths else _suggest(key, paths)
+                raise ConfigError(f"unknown config key {key!r}{hint} for {cls.__name__}")
+            if full in seen: raise ConfigError(f"{key}: {full} is given twice (also as {seen[full]!r})")
+            seen[full], out[key] = key, v
+    walk(cls, d, (where + '.') if where else '')
+    return out
+
+def config_yaml(d: dict, header: str = '') -> str:
+    "A (nested) dict as YAML that `yaml_load` reads back equal: block sections, lists of scalars inline, key order kept; `header` as comments."
+    import yaml
+    class _Dumper(yaml.SafeDumper): pass
+    _Dumper.add_representer(list, lambda dm, v: dm.represent_sequence(
+        'tag:yaml.org,2002:seq', v, flow_style=all(not isinstance(x, (list, dict)) for x in v)))
+    body = yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+    return ''.join(f'# {l}\n'.replace('# \n', '#\n') for l in header.splitlines()) + body
 
 # %% ../nbs/00_core.ipynb #445c82f6
 def stable_hash(*parts, n: int = 64) -> str:

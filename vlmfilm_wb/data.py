@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'IMAGE_EXTS', 'BIT_DEPTHS', 'MASK_STRAY_MAX', 'REGISTRY', 'used_bit_depth', 'bits_to_uint8', 'read_image_info',
            'read_image', 'read_mask_info', 'read_mask', 'normalise_image', 'denormalise_image', 'Pair', 'scan_split',
            'VesselImages', 'augment_patch', 'resize_patch', 'PatchDataset', 'DatasetInfo', 'dataset_info',
-           'read_manifest', 'write_manifest', 'verify_dataset', 'get_dataset', 'resolve_dataset', 'dataset_summary',
-           'format_table']
+           'read_manifest', 'manifest_rows', 'write_manifest', 'verify_dataset', 'get_dataset', 'resolve_dataset',
+           'dataset_summary', 'format_table']
 
 # %% ../nbs/01_data.ipynb #014a4af0
 IMAGE_EXTS = ('.png', '.tif', '.tiff', '.jpg', '.jpeg', '.bmp', '.gif', '.pgm', '.ppm')
@@ -416,16 +416,21 @@ def _upstream_paths(src: Path) -> dict[str, str]:
                         out[f"{split}/masks/{r['filename']}"] = r['source_mask']
     return out
 
-def write_manifest(name: str, src: str|Path, dest: str|Path|None = None) -> Path:
-    "Write the manifest CSV of dataset `name` from a trusted copy in `src` (maintainers only)."
+def manifest_rows(root: str|Path, splits, sources: dict|None = None) -> list[dict]:
+    "Rows `path, sha256, bytes, source_path` of each split's image/mask pairs under `root` (a split with no masks folder: its images)."
+    root, rows = Path(root), []
+    for split in splits:
+        files = [f for p in scan_split(root, split) for f in (p.image, p.mask)] if (root/split/'masks').is_dir() \
+            else sorted(_listing(root/split/'images').values())
+        for f in files:
+            rel = f"{split}/{f.parent.name}/{f.name}"
+            rows.append(dict(path=rel, sha256=sha256_file(f), bytes=f.stat().st_size, source_path=(sources or {}).get(rel, '')))
+    return rows
+
+def write_manifest(name: str, src: str|Path, dest: str|Path|None = None, rows: list[dict]|None = None) -> Path:
+    "Write the manifest CSV of dataset `name` from a trusted copy in `src` (maintainers only; `rows`: those of `manifest_rows`, written to `dest`)."
     src = Path(src)
-    up = _upstream_paths(src)
-    rows = []
-    for split in dataset_info(name).splits:
-        for p in scan_split(src, split):
-            for kind, f in (('images', p.image), ('masks', p.mask)):
-                rel = f"{split}/{kind}/{f.name}"
-                rows.append(dict(path=rel, sha256=sha256_file(f), bytes=f.stat().st_size, source_path=up.get(rel, '')))
+    if rows is None: rows = manifest_rows(src, dataset_info(name).splits, _upstream_paths(src))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=['path', 'sha256', 'bytes', 'source_path'], lineterminator='\n')
     w.writeheader(); w.writerows(rows)
@@ -440,10 +445,10 @@ def _fetch_url(url: str, dest: Path, timeout: float = 60.0):
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise DataError(f"cannot download {url}: {e}") from e
 
-def verify_dataset(path: str|Path, name: str) -> list[str]:
-    "Problems of an installed copy against the manifest (missing or corrupted files); empty when it verifies."
+def verify_dataset(path: str|Path, name: str|None = None, rows: list[dict]|None = None) -> list[str]:
+    "Problems of an installed copy against the manifest of `name` (or `rows`): missing or corrupted files; empty when it verifies."
     path, bad = Path(path), []
-    for r in read_manifest(name):
+    for r in (rows if rows is not None else read_manifest(name)):
         f = path/r['path']
         if not f.is_file(): bad.append(f"{r['path']}: missing")
         elif sha256_file(f) != r['sha256']: bad.append(f"{r['path']}: checksum mismatch (corrupted or modified)")
@@ -505,6 +510,8 @@ def resolve_dataset(name: str|Path, data_root: str|Path|None = None, auto_get: b
     p = Path(name)
     if str(name) not in REGISTRY:
         if p.is_dir(): return p.resolve()
+        imported = Path(data_root or load_settings().data_root)/str(name)
+        if p.name == str(name) and imported.is_dir(): return imported     # a dataset imported into data_root (`data import`)
         dataset_info(str(name))   # raises: unknown name, not a folder either
     settings = load_settings()
     data_root = Path(data_root or settings.data_root)
@@ -526,6 +533,9 @@ def dataset_summary(name: str|Path, data_root: str|Path|None = None, image_dir: 
     root = resolve_dataset(name, data_root)
     rows = []
     for split in sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
+        if (root/split/image_dir).is_dir() and not (root/split/mask_dir).is_dir():     # images without masks (predict input)
+            rows.append(dict(split=split, images=len(_listing(root/split/image_dir)), size='-', bits='-', channels='-', mask_values='(no masks)'))
+            continue
         ds = VesselImages(root, split, image_dir, mask_dir, mask_suffix)
         fr = np.array([m.mean() for m in ds.masks])
         sizes = sorted({f"{m.shape[1]}x{m.shape[0]}" for m in ds.masks})

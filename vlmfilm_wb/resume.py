@@ -22,7 +22,7 @@ from .checkpoint import read_checkpoint, checkpoint_config
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RESUME_MAY_DIFFER', 'TrainingInterrupted', 'LastCheckpoint', 'resume_point']
+__all__ = ['log', 'RESUME_MAY_DIFFER', 'TrainingInterrupted', 'LastCheckpoint', 'resume_point', 'StepProgressBar']
 
 # %% ../nbs/12b_resume.ipynb #f1e6c0a4
 class TrainingInterrupted(KeyboardInterrupt):
@@ -86,3 +86,26 @@ def resume_point(cfg: RunConfig, out_dir: str|Path) -> tuple[str|None, Path|None
         return kind, p
     return None, None
 
+
+# %% ../nbs/12b_resume.ipynb #bf318ac5
+from lightning.pytorch.callbacks import TQDMProgressBar
+
+class StepProgressBar(TQDMProgressBar):
+    "Lightning's progress bar counting optimisation steps to `max_steps`, from the step a resumed run starts at."
+    def _from_step(self, trainer):
+        bar = self._train_progress_bar
+        if bar is None or bar.disable: return
+        bar.reset(total=int(trainer.max_steps))
+        bar.initial = bar.n = int(trainer.global_step)      # tqdm's rate and time left count from here
+        bar.set_description('Training'); bar.refresh()
+
+    def on_train_start(self, trainer, *args):
+        super().on_train_start(trainer, *args); self._from_step(trainer)
+
+    def on_train_epoch_start(self, trainer, *args):      # not called when a run resumes part-way through the epoch
+        super().on_train_epoch_start(trainer, *args); self._from_step(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        bar, n = self._train_progress_bar, int(trainer.global_step)
+        if bar is not None and not bar.disable and self._should_update(n, bar.total):
+            bar.n = n; bar.set_postfix(self.get_metrics(trainer, pl_module)); bar.refresh()

@@ -29,15 +29,16 @@ from pathlib import Path
 
 from .core import ConfigError, WorkbenchError, load_settings, write_json, read_json, find_project_root, \
     OUTPUT_MARKER, check_output_dir, mark_output_dir
-from .core import _parse_scalar, _suggest, yaml_load
+from .core import _parse_scalar, _suggest, yaml_load, config_yaml
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RUN_FILES', 'INTERRUPTS', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'ALIVE', 'template_path', 'template_parameters',
-           'coerce_params', 'new_run_dir', 'start_run', 'open_run', 'finish_run', 'mark_unrun_cells', 'resume_run',
-           'claim_run', 'run_template', 'read_grid', 'slurm_minutes', 'slurm_parameters', 'local_parameters',
-           'make_executor', 'SweepJob', 'sweep', 'find_sweep', 'sweep_status', 'format_sweep_status', 'collect_runs']
+           'coerce_params', 'template_config', 'merge_params', 'new_run_dir', 'start_run', 'open_run', 'finish_run',
+           'mark_unrun_cells', 'resume_run', 'claim_run', 'run_template', 'resolved_grid', 'read_grid', 'slurm_minutes',
+           'slurm_parameters', 'local_parameters', 'make_executor', 'SweepJob', 'sweep', 'find_sweep', 'sweep_status',
+           'format_sweep_status', 'collect_runs']
 
 # %% ../nbs/14_runs.ipynb #9cd3c35b
 def template_path(template: str|Path) -> Path:
@@ -53,7 +54,10 @@ def template_parameters(template: str|Path) -> dict[str, dict]:
     "Parameters of a template's tagged `parameters` cell: {name: {default (Python value), type}}."
     import papermill as pm, ast
     path = template_path(template)
-    info = pm.inspect_notebook(str(path))
+    quiet, level = logging.getLogger('papermill'), logging.getLogger('papermill').level
+    quiet.setLevel(logging.WARNING)      # inspect_notebook logs 'Input Notebook: ...' on every call: once per run is papermill's, at execution
+    try: info = pm.inspect_notebook(str(path))
+    finally: quiet.setLevel(level)
     if not info: raise ConfigError(f"{path}: no cell tagged 'parameters'")
     out = {}
     for k, v in info.items():
@@ -78,6 +82,39 @@ def coerce_params(template: str|Path, params: dict) -> dict:
             if not (isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool)):
                 raise ConfigError(f"template parameter {k}={v!r}: expected {type(d).__name__} like the default {d!r}")
         out[k] = float(v) if isinstance(d, float) and isinstance(v, int) else v
+    return out
+
+# %% ../nbs/14_runs.ipynb #14d1a514
+def template_config(template: str|Path, path: str|Path) -> dict:
+    "The parameters of `template` in YAML file `path`, coerced as `-p` values are; other keys RunConfig fields added to `overrides`."
+    from vlmfilm_wb.core import read_yaml_mapping, yaml_overrides, override, leaf_paths
+    from vlmfilm_wb.config import RunConfig
+    import dataclasses
+    d, spec, name = read_yaml_mapping(path, 'parameter'), template_parameters(template), Path(str(template)).stem
+    if 'run_preset' in d:                                        # a `train --config` file: its run preset is the template's `preset`
+        if 'preset' not in spec or 'preset' in d:
+            raise ConfigError(f"{path}: run_preset: " + (f"template {name!r} has no preset parameter" if 'preset' not in spec else "give preset or run_preset, not both"))
+        d['preset'] = d.pop('run_preset')
+    params, rest = {k: v for k, v in d.items() if k in spec}, {k: v for k, v in d.items() if k not in spec}
+    try:
+        if 'run_dir' in params: raise ConfigError("run_dir is set by the runner, not a parameter to pass")
+        if rest:
+            fields = set(leaf_paths(RunConfig)) | {f.name for f in dataclasses.fields(RunConfig)}
+            if 'overrides' not in spec: fields = set()        # nowhere to put a RunConfig field: a parameter or nothing
+            for k in rest:
+                if k not in fields:
+                    raise ConfigError(f"{k!r} is neither a parameter of template {name!r}" + (" nor a RunConfig field" if fields else '')
+                                      + f"{_suggest(k, [*spec, *fields])}; its parameters: {sorted(spec)}")
+            ov = yaml_overrides(RunConfig, rest); override(RunConfig(), ov)
+            params['overrides'] = {**(params.get('overrides') or {}), **ov}
+        return coerce_params(template, params)
+    except ConfigError as e: raise ConfigError(f"{path}: {e}") from None
+
+def merge_params(base: dict, top: dict) -> dict:
+    "Parameters `top` over `base` (`-p` or a grid point over a `--config` file); two `overrides` mappings merged, `top`'s keys winning."
+    out = {**base, **top}
+    if isinstance(base.get('overrides'), dict) and isinstance(top.get('overrides'), dict):
+        out['overrides'] = {**base['overrides'], **top['overrides']}
     return out
 
 # %% ../nbs/14_runs.ipynb #317165c5
@@ -108,7 +145,7 @@ def new_run_dir(template: str, slug: str = 'run', runs_dir: str|Path|None = None
         except FileExistsError: continue
     raise ConfigError(f"{runs_dir}: no free run folder name for {base} after 999 tries")
 
-RUN_FILES = ('params.json', 'metrics.json', 'train_summary.json', 'model.ckpt', 'last.ckpt', 'logs', 'tb', 'checkpoints', 'eval_*')
+RUN_FILES = ('params.json', 'metrics.json', 'train_summary.json', 'config.yaml', 'model.ckpt', 'last.ckpt', 'logs', 'tb', 'checkpoints', 'eval_*')
 
 def _made_by(template: str) -> str: return 'vlmfilm-wb train' if template == 'cli-train' else f'vlmfilm-wb run {template}'
 
@@ -255,6 +292,15 @@ def run_template(template: str|Path|None = None, params: dict|None = None, slug:
     return dict(run_dir=str(d), status=m.get('status', 'ok'), metrics=m)
 
 # %% ../nbs/14_runs.ipynb #a9dccd31
+def resolved_grid(template: str|Path, grid: str|Path, config: dict|None = None) -> dict:
+    "A grid file that runs the same sweep with every parameter written out: `params` (defaults, `config`, the grid's own) and `grid` (its lists)."
+    read_grid(grid)                                              # checked first
+    g = yaml_load(Path(grid).read_text(encoding='utf-8')) or {}
+    axes, fixed = (g.get('grid') or {}, g.get('params') or {}) if set(g) & {'grid', 'params'} else (g, {})
+    spec = template_parameters(template)
+    base = merge_params({k: v['default'] for k, v in spec.items() if k != 'run_dir'}, config or {})
+    return dict(params={k: v for k, v in merge_params(base, fixed).items() if k not in axes}, grid=axes)
+
 def read_grid(path: str|Path) -> list[dict]:
     "The parameter sets of a grid YAML file (cartesian product of `grid`, each merged with `params`)."
     import yaml
@@ -406,18 +452,19 @@ ALIVE = {'PENDING', 'RUNNING', 'REQUEUED', 'CONFIGURING', 'COMPLETING', 'RESIZIN
 def _sweeps_dir(runs_dir=None) -> Path: return Path(runs_dir or load_settings().runs_dir)/'sweeps'
 
 def sweep(template: str, grid: str|Path|list[dict], jobs: int = 1, runs_dir: str|Path|None = None, executor: str = 'subprocess',
-          parameters: dict|None = None, wait: bool|None = None) -> dict:
+          parameters: dict|None = None, wait: bool|None = None, config: dict|None = None) -> dict:
     """Run `template` for every parameter set of a grid and return the sweep record (also written to `runs_dir/sweeps/`).
     `subprocess`: one `vlmfilm-wb run` process per run, `jobs` at a time. `local` | `slurm`: one submitit job per run
     (`parameters`: `local_parameters` / `slurm_parameters`), every folder claimed first; `wait` (default: local yes, slurm
-    no) waits for every job."""
+    no) waits for every job. `config`: parameters of every run (a `--config` file's), beneath the grid's."""
     if executor not in EXECUTORS: raise ConfigError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
     sets = read_grid(grid) if not isinstance(grid, list) else grid
+    sets = [merge_params(config, p) for p in sets] if config else sets
     for p in sets: coerce_params(template, p)                     # fail before anything runs
     stamp, name = _stamp(), Path(str(template)).stem
     path = _sweeps_dir(runs_dir)/f"{stamp}_{_slug(name)}.json"
     rec = dict(sweep=path.stem, template=str(template), grid=None if isinstance(grid, list) else str(grid), executor=executor,
-               parameters=parameters or {}, created=_now(), jobs=[])
+               parameters=parameters or {}, created=_now(), jobs=[], **({'config': config} if config else {}))
     if executor == 'subprocess':
         for r in _sweep_subprocess(template, sets, jobs, runs_dir):
             rec['jobs'].append(dict(job_id=None, run_dir=r['run_dir'], params=r['params'], returncode=r['returncode'], stderr=r['stderr']))

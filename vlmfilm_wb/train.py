@@ -37,13 +37,13 @@ from .prior import training_prior
 from .infer import Segmenter, predict_and_score
 from .metrics import summarise
 from .config import (DataConfig, TrainConfig, RunConfig, RUN_PRESETS, absolute_dataset, run_config,
-                               prepared_config, world_size, effective_lr)
+                               prepared_config, world_size, effective_lr, write_run_config)
 from .checkpoint import (build_network, build_conditioner, gating, prior_source, prior_summary, read_checkpoint,
                                    checkpoint_config, load_model, load_state_strict, checkpoint_dataset,
                                    segmenter_from_checkpoint, describe_file)
 from .datamodule import VesselDataModule, _FromStep, _Indices, _rank_world
 from .resume import (TrainingInterrupted, LastCheckpoint, resume_point, _save_atomic, _save_interrupted,
-                               RESUME_MAY_DIFFER)
+                               RESUME_MAY_DIFFER, StepProgressBar)
 
 log = logging.getLogger(__name__)
 
@@ -307,11 +307,11 @@ def train_prior_folds(cfg: RunConfig, out_dir: Path, store=None, progress: bool 
 def build_trainer(cfg: RunConfig, out_dir: Path, progress: bool = True) -> L.Trainer:
     "The Lightning trainer of a run: CSV (+ TensorBoard) logs, learning-rate monitor, progress bar, EMA, `last.ckpt`."
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-    from lightning.pytorch.callbacks import EMAWeightAveraging, TQDMProgressBar, LearningRateMonitor
+    from lightning.pytorch.callbacks import EMAWeightAveraging, LearningRateMonitor
     t = cfg.train
     loggers = [CSVLogger(str(out_dir), name='logs', version='')]
     if t.tensorboard: loggers.append(TensorBoardLogger(str(out_dir), name='tb', version=''))
-    callbacks = [LearningRateMonitor('step')] + ([TQDMProgressBar(refresh_rate=max(1, t.log_every))] if progress else [])
+    callbacks = [LearningRateMonitor('step')] + ([StepProgressBar(refresh_rate=max(1, t.log_every))] if progress else [])
     if t.ema: callbacks.append(EMAWeightAveraging(decay=t.ema_decay))
     callbacks.append(LastCheckpoint(out_dir, t.checkpoint_every, min(t.val_every, t.max_steps), t.max_steps))
     return L.Trainer(max_steps=t.max_steps, val_check_interval=min(t.val_every, t.max_steps), check_val_every_n_epoch=None,
@@ -359,7 +359,6 @@ def _finish(cfg: RunConfig, module, trainer: L.Trainer, out_dir: Path, svc, star
     if trainer.is_global_zero: write_json(out_dir/'train_summary.json', summary)
     return summary
 
-
 # %% ../nbs/12_train.ipynb #93c7b60a
 def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True, resume: bool = False) -> dict:
     """Train a run into `out_dir` (logs, `model.ckpt`, `train_summary.json`); returns the summary. `resume`: a finished
@@ -369,6 +368,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     if cfg.train.threads: torch.set_num_threads(cfg.train.threads)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     cfg = prepared_config(cfg)                       # the checkpoint stores where the data was, not where we were
+    if launch_rank() == 0: write_run_config(out_dir, cfg)   # config.yaml: `vlmfilm-wb train --config` trains this run again
     store = str(store) if store is not None else None
     kind, point = resume_point(cfg, out_dir) if resume else (None, None)
     if kind == 'complete':
@@ -403,4 +403,3 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
         if trainer.is_global_zero: write_json(out_dir/'train_summary.json', summary)
     if svc is not None: svc.close()
     return summary
-

@@ -1,0 +1,36 @@
+"""Issue 28 item 1 (two parts): papermill's `Input Notebook` line once per `vlmfilm-wb run`, and a resumed training's
+progress bar counting to max_steps from the step it resumed at (was `Training: | 70/? ...`)."""
+import re, signal, subprocess, sys, time
+from pathlib import Path
+
+CLI = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
+
+
+def test_run_logs_input_notebook_once(workbench):
+    "It was logged 4 times: papermill's inspect_notebook logs it on every call (the parameter checks), not only at execution."
+    r = subprocess.run(CLI + ['run', 'train', '-p', 'preset', 'smoke', '-p', 'eval_splits', '["val"]', '-p', 'eval_limit', '1'],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count('INFO papermill: Input Notebook:') == 1, r.stderr[-3000:]
+    assert r.stderr.count('INFO papermill: Output Notebook:') == 1
+
+
+def test_resumed_progress_bar_counts_to_max_steps(workbench, tmp_path):
+    run = tmp_path / 'run'
+    p = subprocess.Popen(CLI + ['train', '--preset', 'smoke', '-p', 'max_steps', '60', '-p', 'val_every', '60',
+                                '-p', 'checkpoint_every', '4', '--out', str(run), '-q'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        t0 = time.time()
+        while not (run / 'last.ckpt').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.02)
+        assert p.poll() is None, 'training ended before it could be interrupted'
+        p.send_signal(signal.SIGINT); p.wait(120)
+    finally:
+        if p.poll() is None: p.kill()
+    r = subprocess.run(CLI + ['train', '--resume', str(run)], capture_output=True, text=True, timeout=900)   # the bar on
+    assert r.returncode == 0, r.stderr[-3000:]
+    start = int(re.search(r'resuming from .* \(step (\d+)\)', r.stderr).group(1))
+    assert 4 <= start < 60
+    counts = [(int(n), t) for n, t in re.findall(r'Training:[^\r\n]*?\b(\d+)/(\d+|\?)', r.stdout)]
+    shown = [n for n, t in counts if t == '60']
+    assert shown and shown[-1] == 60 and [n for n in shown if n] [0] == start, counts[:5]   # from the resume step to max_steps
+    assert not [n for n, t in counts if t == '?' and n > 0], counts[:5]                       # never a count without a total

@@ -147,3 +147,47 @@ def test_grid_misspelt_top_level_key(tmp_path, text, msg):
     (tmp_path / 'g.yaml').write_text(text)
     with pytest.raises(ConfigError) as e: read_grid(tmp_path / 'g.yaml')
     assert msg in str(e.value), str(e.value)
+
+
+# ---------------------------------------------------------------- item 8: DICOM rescale, then the photometric rule
+def _dicom(path, stored, bits=12, photometric='MONOCHROME2', slope=None, intercept=None, signed=False):
+    "A one-frame uncompressed XA DICOM file of `stored` (H, W) values, with Rescale Slope/Intercept when given."
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, XRayAngiographicImageStorage, generate_uid
+    a = np.asarray(stored)
+    meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = XRayAngiographicImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid(); meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset(); ds.file_meta = meta; ds.SOPClassUID = XRayAngiographicImageStorage; ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = 'XA'; ds.Rows, ds.Columns = a.shape; ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = 16; ds.BitsStored = bits; ds.HighBit = bits - 1; ds.PixelRepresentation = int(signed)
+    if slope is not None: ds.RescaleSlope = slope
+    if intercept is not None: ds.RescaleIntercept = intercept
+    ds.PixelData = a.astype(np.int16 if signed else np.uint16).tobytes()
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    return Path(path)
+
+
+@pytest.mark.parametrize('photometric, expected', [('MONOCHROME2', [[255, 191, 0]]), ('MONOCHROME1', [[0, 64, 255]])])
+def test_dicom_negative_rescale_slope_not_inverted(tmp_path, photometric, expected):
+    "Item 8: stored 0..4095 with slope -1, intercept 4095 means values 4095..0; it was read inverted (the stored order)."
+    from vlmfilm_wb.predict import read_dicom
+    u8 = read_dicom(_dicom(tmp_path / 'neg.dcm', [[0, 1024, 4095]], slope=-1, intercept=4095, photometric=photometric))[0][0]
+    assert u8.tolist() == expected
+    plain = read_dicom(_dicom(tmp_path / 'pos.dcm', [[4095, 3071, 0]], photometric=photometric))[0][0]   # the same values, slope 1
+    assert u8.tolist() == plain.tolist()
+
+
+def test_dicom_rescale_positive_and_signed(tmp_path):
+    "A positive slope/intercept does not change the picture (the declared range maps onto 0..255); a signed negative slope flips it."
+    from vlmfilm_wb.predict import read_dicom
+    r = lambda **k: read_dicom(_dicom(tmp_path / 'x.dcm', **k))[0][0].tolist()
+    assert r(stored=[[0, 2048, 4095]], slope=2.5, intercept=-1000) == r(stored=[[0, 2048, 4095]]) == [[0, 128, 255]]
+    assert r(stored=[[-2048, 0, 2047]], signed=True, slope=-1) == [[255, 127, 0]]
+
+
+def test_dicom_zero_rescale_slope_refused(tmp_path):
+    from vlmfilm_wb.predict import read_dicom
+    from vlmfilm_wb.core import DataError
+    p = _dicom(tmp_path / 'z.dcm', [[0, 1]], slope=0)
+    with pytest.raises(DataError, match=r'z\.dcm: RescaleSlope 0'): read_dicom(p)

@@ -7,7 +7,8 @@ dataset, so predicting on a dataset's own PNG gives the evaluation's prediction 
 
 - Inputs: files, folders (their image and DICOM files, sorted, not recursive) and globs (`'run*/*.dcm'`, `**` allowed).
 - Images are read by `data.read_image_info` (8/16-bit, the bit depth used); DICOM by `read_dicom` (pydicom): the
-  declared `BitsStored` sets the scale (`data.bits_to_uint8`, the same rule), `MONOCHROME1` is inverted so vessels are
+  declared `BitsStored` sets the scale (`data.bits_to_uint8`, the same rule), a negative `RescaleSlope` reverses the
+  stored values (the Modality LUT first), then `MONOCHROME1` is inverted so vessels are
   dark on a bright field as in `MONOCHROME2`, and a multi-frame run gives one frame per selected frame
   (`frames`: `all`, `N`, or `a:b`, 0-based, `b` exclusive as a Python slice; it applies to multi-frame files only).
 - Every frame is normalised by `data.normalise_image`, the one normalisation of the workbench."""
@@ -71,8 +72,19 @@ def _spacing(ds) -> float|None:
             except (TypeError, ValueError): pass
     return None
 
+def _rescale_slope(ds, path) -> float:
+    "The Modality LUT's Rescale Slope (1 when absent); a Modality LUT Sequence or a slope of 0 is refused in one line."
+    if 'ModalityLUTSequence' in ds:
+        raise DataError(f"{path}: a Modality LUT Sequence (a lookup table instead of Rescale Slope/Intercept) is not supported: "
+                        f"export the frames with RescaleSlope/RescaleIntercept or as PNG")
+    v = ds.get('RescaleSlope', 1)
+    try: slope = float(1 if v is None or v == '' else v)
+    except (TypeError, ValueError): raise DataError(f"{path}: RescaleSlope {v!r}: expected a non-zero number") from None
+    if slope == 0 or not np.isfinite(slope): raise DataError(f"{path}: RescaleSlope {v}: expected a non-zero number (0 maps every pixel to one value)")
+    return slope
+
 def read_dicom(path: str|Path, frames: str|int = 'all') -> list[tuple[np.ndarray, dict]]:
-    "[(uint8 (H, W), info)] for the selected frames of a grayscale DICOM file (bit depth and MONOCHROME1/2 honoured)."
+    "[(uint8 (H, W), info)] for the selected frames of a grayscale DICOM file (bit depth, Rescale Slope and MONOCHROME1/2 honoured)."
     import pydicom
     from pydicom.errors import InvalidDicomError
     path = Path(path)
@@ -92,6 +104,7 @@ def read_dicom(path: str|Path, frames: str|int = 'all') -> list[tuple[np.ndarray
     except Exception as e: raise DataError(f"{path}: pixel data could not be decoded ({type(e).__name__}: {e})") from e
     a = a.reshape(n, *a.shape[-2:]).astype(np.int64)
     if int(ds.get('PixelRepresentation', 0)) == 1: a = a + 2 ** (bits - 1)      # signed → unsigned, same depth
+    if _rescale_slope(ds, path) < 0: a = (2 ** bits - 1) - a     # modality values run against the stored ones (PS3.3 C.11.1)
     out, sp = [], _spacing(ds)
     for k in idx:
         u8 = bits_to_uint8(a[k], bits)

@@ -191,3 +191,54 @@ def test_dicom_zero_rescale_slope_refused(tmp_path):
     from vlmfilm_wb.core import DataError
     p = _dicom(tmp_path / 'z.dcm', [[0, 1]], slope=0)
     with pytest.raises(DataError, match=r'z\.dcm: RescaleSlope 0'): read_dicom(p)
+
+
+# ---------------------------------------------------------------- item 10: RGBA composited, EXIF orientation applied
+def _rgba(path, alpha):
+    "A 2x3 RGBA PNG: grey 200 everywhere, opacity `alpha` (H, W)."
+    from PIL import Image
+    a = np.zeros((2, 3, 4), np.uint8); a[..., :3] = 200; a[..., 3] = alpha
+    Image.fromarray(a, 'RGBA').save(path); return Path(path)
+
+
+def test_rgba_composited_on_black(tmp_path, caplog):
+    "Item 10: transparent pixels read as their colour (200), with no word."
+    from vlmfilm_wb.data import read_image_info
+    from vlmfilm_wb.predict import read_frames
+    p = _rgba(tmp_path / 'a.png', [[255, 0, 255], [128, 255, 0]])
+    u8, info = read_image_info(p)
+    assert u8.tolist() == [[200, 0, 200], [100, 200, 0]] and info['transparent'] == 3
+    with caplog.at_level('WARNING'): read_frames(p)
+    w = [r.getMessage() for r in caplog.records if 'transparent' in r.getMessage()]
+    assert len(w) == 1 and w[0].startswith(f'{p}: 3 of 6 pixels are transparent') and 'on black' in w[0], w
+    caplog.clear()
+    with caplog.at_level('WARNING'): read_frames(_rgba(tmp_path / 'opaque.png', 255))    # an opaque alpha changes nothing: no word
+    assert read_image_info(tmp_path / 'opaque.png')[0].tolist() == [[200] * 3] * 2 and not caplog.records
+
+
+def test_palette_and_la_transparency(tmp_path):
+    from PIL import Image
+    from vlmfilm_wb.data import read_image_info
+    la = np.zeros((1, 2, 2), np.uint8); la[..., 0] = 100; la[0, :, 1] = [255, 0]
+    Image.fromarray(la, 'LA').save(tmp_path / 'la.png')
+    assert read_image_info(tmp_path / 'la.png')[0].tolist() == [[100, 0]]
+    p = Image.fromarray(np.array([[0, 1]], np.uint8), 'P'); p.putpalette([50, 50, 50, 90, 90, 90]); p.info['transparency'] = 1
+    p.save(tmp_path / 'p.png', transparency=1)
+    u8, info = read_image_info(tmp_path / 'p.png')
+    assert u8.tolist() == [[50, 0]] and info['transparent'] == 1
+
+
+@pytest.mark.parametrize('orientation, k', [(6, -1), (8, 1), (3, 2)])
+def test_jpeg_exif_orientation_applied(tmp_path, caplog, orientation, k):
+    "Item 10: a JPEG's EXIF orientation was ignored (outputs rotated relative to what every viewer shows)."
+    from PIL import Image
+    from vlmfilm_wb.data import read_image_info
+    from vlmfilm_wb.predict import read_frames
+    a = np.zeros((16, 24), np.uint8); a[:8, :8] = 255                  # a bright block top-left, landscape
+    ex = Image.Exif(); ex[0x0112] = orientation
+    Image.fromarray(a).save(tmp_path / 'o.jpg', exif=ex, quality=100)
+    u8, info = read_image_info(tmp_path / 'o.jpg')
+    want = np.rot90(a, k)                                            # what a viewer shows (6: 90° clockwise)
+    assert u8.shape == want.shape and np.abs(u8.astype(int) - want).max() < 40 and info['orientation'] == orientation
+    name, fr, fi = read_frames(tmp_path / 'o.jpg')[0]
+    assert fr.shape == want.shape

@@ -6,7 +6,8 @@ same `train.segmenter_from_checkpoint` Segmenter as `evaluate`, and the frame na
 dataset, so predicting on a dataset's own PNG gives the evaluation's prediction of that image, pixel for pixel.
 
 - Inputs: files, folders (their image and DICOM files, sorted, not recursive) and globs (`'run*/*.dcm'`, `**` allowed).
-- Images are read by `data.read_image_info` (8/16-bit, the bit depth used); DICOM by `read_dicom` (pydicom): the
+- Images are read by `data.read_image_info` (8/16-bit, the bit depth used; transparency composited on black with a
+  warning naming the file; EXIF orientation applied); DICOM by `read_dicom` (pydicom): the
   declared `BitsStored` sets the scale (`data.bits_to_uint8`, the same rule), a negative `RescaleSlope` reverses the
   stored values (the Modality LUT first), then `MONOCHROME1` is inverted so vessels are
   dark on a bright field as in `MONOCHROME2`, and a multi-frame run gives one frame per selected frame
@@ -158,6 +159,9 @@ def read_frames(path: str|Path, frames: str|int = 'all') -> list[tuple[str, np.n
         r = read_dicom(path, frames)
         return [(path.stem if i['n_frames'] == 1 else f"{path.stem}_f{i['frame']:04d}", u8, dict(source=str(path), **i)) for u8, i in r]
     u8, i = read_image_info(path)
+    if i['transparent']:
+        log.warning("%s: %d of %d pixels are transparent (alpha < 255): composited on black (pixel × opacity) before predicting",
+                    path, i['transparent'], u8.size)
     return [(path.stem, u8, dict(source=str(path), frame=0, n_frames=1, bits=i['used_bits'], photometric='MONOCHROME2', pixel_spacing=None))]
 
 def load_frames(inputs, frames: str|int = 'all') -> Frames:

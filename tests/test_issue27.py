@@ -242,3 +242,61 @@ def test_jpeg_exif_orientation_applied(tmp_path, caplog, orientation, k):
     assert u8.shape == want.shape and np.abs(u8.astype(int) - want).max() < 40 and info['orientation'] == orientation
     name, fr, fi = read_frames(tmp_path / 'o.jpg')[0]
     assert fr.shape == want.shape
+
+
+# ---------------------------------------------------------------- item 18: frames smaller than the window
+@pytest.fixture(scope='module')
+def smoke27(tmp_path_factory):
+    "A smoke-trained checkpoint (trained once for this module) in a scratch workbench: (checkpoint, profile db, root)."
+    root = tmp_path_factory.mktemp('wb27')
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in dict(DATA_ROOT=root / 'data', CACHE_DIR=root / 'cache', RUNS_DIR=root / 'cache' / 'runs').items():
+            mp.setenv(f'VLMFILM_WB_{k}', str(v))
+        from vlmfilm_wb.train import run_config, train
+        s = train(run_config('smoke', name='i27'), root / 'run', store=root / 'p.sqlite', progress=False)
+        yield Path(s['checkpoint']), root / 'p.sqlite', root
+
+
+def _png(path, shape, seed=0):
+    from PIL import Image
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)).save(path); return Path(path)
+
+
+@pytest.mark.parametrize('shape, scale', [((30, 40), None), ((128, 128), '0.2'), ((40, 130), None)])
+def test_predict_pads_frames_smaller_than_the_window(smoke27, tmp_path, capsys, shape, scale):
+    "Item 18: a side below about a third of the window (natively or after --input-scale) raised torch's padding error."
+    ck, db, _ = smoke27
+    p = _png(tmp_path / 'small.png', shape)
+    rc, out, err = _cli(['predict', ck, p, '--out', tmp_path / 'o', '--db', db, '-q', *(['--input-scale', scale] if scale else [])], capsys)
+    assert rc == 0, err
+    from PIL import Image
+    assert np.asarray(Image.open(tmp_path / 'o' / 'prob' / 'small.png')).shape == shape
+
+
+@pytest.mark.parametrize('shape, scale, msg', [
+    ((1, 1), None, 'one.png: 1x1 px (WxH): too small to segment (at least 16 px a side)'),
+    ((128, 128), '0.1', 'one.png: 128x128 px (WxH) is 13x13 px after input_scale 0.1: too small to segment (at least 16 px a side')])
+def test_predict_refuses_a_tiny_frame_in_one_line(smoke27, tmp_path, capsys, shape, scale, msg):
+    "Item 18: a 1x1 PNG failed with a traceback in the stats profiler."
+    ck, db, _ = smoke27
+    p = _png(tmp_path / 'one.png', shape)
+    rc, out, err = _cli(['predict', ck, p, '--out', tmp_path / 'o', '--db', db, '-q', *(['--input-scale', scale] if scale else [])], capsys)
+    assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / 'o').exists()
+
+
+def test_eval_small_and_tiny_images(smoke27, tmp_path, capsys):
+    "Item 18 in eval: a dataset of 30x40 images is evaluated (padded); a 2x2 image is refused in one line naming it."
+    ck, db, _ = smoke27
+    from PIL import Image
+    for split in ('test',):
+        for d in ('images', 'masks'): (tmp_path / 'ds' / split / d).mkdir(parents=True)
+    m = np.zeros((30, 40), np.uint8); m[14:17, 3:-3] = 255
+    for i in range(2):
+        _png(tmp_path / 'ds' / 'test' / 'images' / f'a{i}.png', (30, 40), i)
+        Image.fromarray(m).save(tmp_path / 'ds' / 'test' / 'masks' / f'a{i}.png')
+    rc, out, err = _cli(['eval', ck, '--dataset', tmp_path / 'ds', '--split', 'test', '--db', db, '-q', '--out', tmp_path / 'e'], capsys)
+    assert rc == 0, err
+    _png(tmp_path / 'ds' / 'test' / 'images' / 'a1.png', (2, 2)); Image.fromarray(m[:2, :2]).save(tmp_path / 'ds' / 'test' / 'masks' / 'a1.png')
+    rc, out, err = _cli(['eval', ck, '--dataset', tmp_path / 'ds', '--split', 'test', '--db', db, '-q', '--out', tmp_path / 'e2'], capsys)
+    assert rc == 2 and 'a1.png: 2x2 px (WxH): too small to segment' in err and len(err.strip().splitlines()) == 1, err

@@ -28,6 +28,7 @@ from .core import DataError, ConfigError, atomic_write_bytes, atomic_write_text,
     check_output_dir, mark_output_dir, replace_dir
 from .data import IMAGE_EXTS, bits_to_uint8, normalise_image, read_image_info
 
+from .infer import check_frame_size
 from .checkpoint import segmenter_from_checkpoint
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,9 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
         tsp = train_spacing if train_spacing is not None else cfg.data.pixel_spacing
         fr.scales = [frame_scale(input_scale, a.shape, side, i.get('pixel_spacing'), tsp, i.get('source', 'a frame'))
                      for a, i in zip(fr.images, fr.info)]
+    for k, (a, i) in enumerate(zip(fr.images, fr.info)):   # before any prediction: a frame too small to segment, named (smaller than the window: padded)
+        check_frame_size(a.shape, seg.infer.input_scale if fr.scales is None else fr.scales[k],
+                         i['source'] if i.get('n_frames', 1) == 1 else f"{i['source']} frame {i['frame']}")
     final.parent.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix=f'.{final.name}.partial-', dir=final.parent))   # written whole, then swapped in
     try:

@@ -300,3 +300,49 @@ def test_eval_small_and_tiny_images(smoke27, tmp_path, capsys):
     _png(tmp_path / 'ds' / 'test' / 'images' / 'a1.png', (2, 2)); Image.fromarray(m[:2, :2]).save(tmp_path / 'ds' / 'test' / 'masks' / 'a1.png')
     rc, out, err = _cli(['eval', ck, '--dataset', tmp_path / 'ds', '--split', 'test', '--db', db, '-q', '--out', tmp_path / 'e2'], capsys)
     assert rc == 2 and 'a1.png: 2x2 px (WxH): too small to segment' in err and len(err.strip().splitlines()) == 1, err
+
+
+# ---------------------------------------------------------------- item 19: a read-only --out
+import shutil, subprocess, tempfile
+
+
+def _as_other_user(cmd, env):
+    "Run `cmd` as a user without write permission where we chmod it away (root ignores file modes: use nobody)."
+    if os.geteuid() == 0:
+        if not shutil.which('setpriv'): pytest.skip('running as root without setpriv: cannot drop privileges')
+        cmd = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'] + cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd='/tmp', env={**os.environ, **env})
+
+
+@pytest.fixture()
+def readonly_setup(smoke27):
+    "A folder another user can traverse: the checkpoint and an input (readable), w/ (writable by all), ro/ (read-only)."
+    ck, db, _ = smoke27
+    d = Path(tempfile.mkdtemp(prefix='vlmfilm-i27-', dir='/tmp')); d.chmod(0o755)
+    shutil.copy(ck, d / 'model.ckpt'); _png(d / 'in.png', (40, 40))
+    (d / 'w').mkdir(); shutil.copy(db, d / 'w' / 'p.sqlite'); (d / 'ro').mkdir()
+    for p in (d / 'model.ckpt', d / 'in.png'): p.chmod(0o644)
+    (d / 'w' / 'p.sqlite').chmod(0o666); (d / 'w').chmod(0o777); (d / 'ro').chmod(0o555)
+    env = dict(VLMFILM_WB_DATA_ROOT=str(d / 'w' / 'data'), VLMFILM_WB_CACHE_DIR=str(d / 'w' / 'cache'),
+               VLMFILM_WB_RUNS_DIR=str(d / 'w' / 'runs'), HOME=str(d / 'w'))
+    yield d, env
+    for p in [d, *d.rglob('*')]:
+        if p.is_dir(): p.chmod(0o755)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+_PREDICT = ['predict', '{d}/model.ckpt', '{d}/in.png', '--db', '{d}/w/p.sqlite', '--out', '{out}']
+
+
+@pytest.mark.parametrize('args, where', [
+    (_PREDICT, 'ro/new'), (_PREDICT, 'ro'),
+    (['eval', '{d}/model.ckpt', '--split', 'val', '--limit', '1', '--db', '{d}/w/p.sqlite', '--out', '{out}'], 'ro/new'),
+    (['train', '--preset', 'smoke', '--out', '{out}'], 'ro')])
+def test_read_only_out_is_one_line(readonly_setup, args, where):
+    "Item 19: a PermissionError traceback (mkdir / mkdtemp in the read-only folder)."
+    d, env = readonly_setup
+    r = _as_other_user([str(Path(sys.executable).parent / 'vlmfilm-wb')] + [a.format(d=d, out=d / where) for a in args] + ['-q'], env)
+    err = r.stderr.strip()
+    assert r.returncode == 2 and "Traceback" not in err and len([l for l in err.splitlines() if "matplotlib" not in l]) == 1, err
+    assert f'{d / "ro"}: cannot write into this folder (Permission denied)' in err, err
+    assert sorted(p.name for p in (d / 'ro').iterdir()) == []

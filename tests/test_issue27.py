@@ -346,3 +346,55 @@ def test_read_only_out_is_one_line(readonly_setup, args, where):
     assert r.returncode == 2 and "Traceback" not in err and len([l for l in err.splitlines() if "matplotlib" not in l]) == 1, err
     assert f'{d / "ro"}: cannot write into this folder (Permission denied)' in err, err
     assert sorted(p.name for p in (d / 'ro').iterdir()) == []
+
+
+# ---------------------------------------------------------------- item 16: compare the resolved parameters
+def _ablate_run(d, params, defaults=None):
+    "An ablate_stages run folder with one finished arm 'a' (seed from params) as compare reads it."
+    import pandas as pd
+    from vlmfilm_wb.core import write_json
+    write_json(d / 'params.json', dict(template='ablate_stages', params=params, **({} if defaults is None else dict(defaults=defaults))))
+    for s in params['seeds']:
+        m = d / 'models' / f'a_s{s}'
+        write_json(m / 'train_summary.json', dict(name='a'))
+        write_json(m / 'eval_x_test' / 'summary.json', dict(split='test', film_mode='off', trained_film_mode='off', limit=None))
+        pd.DataFrame(dict(name=['i0', 'i1'], dice=[0.5, 0.6], cldice=[0.5, 0.6], betti0_error=[1.0, 1.0], betti1_error=[0.0, 0.0])
+                     ).to_csv(m / 'eval_x_test' / 'per_image.csv', index=False)
+    return d
+
+
+_DEFAULTS = dict(preset='cpu', max_steps=0, split='test', seeds=[0], run_dir='')
+
+
+def test_resolved_run_params(tmp_path):
+    from vlmfilm_wb.core import resolved_run_params
+    a = _ablate_run(tmp_path / 'a', dict(seeds=[0], max_steps=0), _DEFAULTS)
+    assert resolved_run_params(a) == dict(preset='cpu', max_steps=0, split='test', seeds=[0], run_dir='')
+    old = _ablate_run(tmp_path / 'old', dict(seeds=[0]))                        # a run folder from before 'defaults' was stored
+    assert resolved_run_params(old) == dict(seeds=[0])
+
+
+def _spelt_out_default_runs(tmp_path):
+    return (_ablate_run(tmp_path / 'r1', dict(seeds=[0], max_steps=0), _DEFAULTS),      # -p max_steps 0 (the default)
+            _ablate_run(tmp_path / 'r2', dict(seeds=[1]), _DEFAULTS))                    # nothing
+
+
+def test_compare_resolved_params_helper(tmp_path, capsys, monkeypatch):
+    "Item 16 with the one-line change to analysis._run_params (nbs/16_analysis.ipynb, not ours to edit) applied here."
+    from vlmfilm_wb import analysis
+    from vlmfilm_wb.core import resolved_run_params
+    monkeypatch.setattr(analysis, '_run_params', resolved_run_params)
+    r1, r2 = _spelt_out_default_runs(tmp_path)
+    rc, out, err = _cli(['compare', r1, r2], capsys)
+    assert rc == 0, err
+    other = _ablate_run(tmp_path / 'r3', dict(seeds=[2], max_steps=5), _DEFAULTS)          # a real difference is still refused
+    rc, out, err = _cli(['compare', r1, other], capsys)
+    assert rc == 2 and 'parameter max_steps is 5, but' in err, err
+
+
+@pytest.mark.xfail(strict=True, reason="item 16: needs analysis._run_params to return core.resolved_run_params(run_dir) (nbs/16_analysis.ipynb); remove this mark with that change")
+def test_compare_runs_that_spell_out_a_default(tmp_path, capsys):
+    "Item 16: `-p max_steps 0` vs nothing was refused: 'parameter max_steps is None, but … has 0'."
+    r1, r2 = _spelt_out_default_runs(tmp_path)
+    rc, out, err = _cli(['compare', r1, r2], capsys)
+    assert rc == 0, err

@@ -24,9 +24,9 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 __all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'OUTPUT_MARKER', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError',
            'CheckpointError', 'refused_pickle_message', 'find_project_root', 'Settings', 'load_settings',
            'resolve_device', 'tune_malloc', 'atomic_write_bytes', 'atomic_write_text', 'write_json', 'read_json',
-           'mark_output_dir', 'output_dir_marker', 'check_output_dir', 'check_writable', 'replace_dir', 'interval_text',
-           'in_interval', 'check_ranges', 'yaml_load', 'config_from_dict', 'config_to_dict', 'leaf_paths', 'override',
-           'stable_hash', 'sha256_file', 'pixel_hash']
+           'mark_output_dir', 'output_dir_marker', 'check_output_dir', 'check_writable', 'replace_dir',
+           'resolved_run_params', 'interval_text', 'in_interval', 'check_ranges', 'yaml_load', 'config_from_dict',
+           'config_to_dict', 'leaf_paths', 'override', 'stable_hash', 'sha256_file', 'pixel_hash']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -251,6 +251,19 @@ def replace_dir(tmp: str|Path, out: str|Path):
             if old.exists(): shutil.rmtree(old, ignore_errors=True)
         return
     raise ConfigError(f"{out}: could not replace the output folder (busy?)")
+
+# %% ../nbs/00_core.ipynb #700969dd
+def resolved_run_params(run_dir: str|Path) -> dict:
+    """The parameters a run folder's template ran with: the template's defaults when the run was claimed (`params.json`
+    `defaults`), overlaid by the parameters given (`params`). `-p max_steps 0` and nothing are the same run when 0 is
+    the default; what `compare` must check agrees. A folder from before `defaults` was stored gives its `params`."""
+    p = Path(run_dir)/'params.json'
+    if not p.is_file(): raise ConfigError(f"{run_dir}: not a run folder (no params.json)")
+    rec = read_json(p)
+    if not isinstance(rec, dict) or not isinstance(rec.get('params'), dict):
+        raise ConfigError(f"{p}: expected a JSON object with 'params' (a run folder's params.json)")
+    d = rec.get('defaults')
+    return {**(d if isinstance(d, dict) else {}), **rec['params']}
 
 # %% ../nbs/00_core.ipynb #fb809e56
 def _parse_interval(spec: str) -> tuple[float, float, bool, bool]:

@@ -398,3 +398,54 @@ def test_compare_runs_that_spell_out_a_default(tmp_path, capsys):
     r1, r2 = _spelt_out_default_runs(tmp_path)
     rc, out, err = _cli(['compare', r1, r2], capsys)
     assert rc == 0, err
+
+
+# ---------------------------------------------------------------- item 14: predict takes --first-pass / --prior; first_pass stored absolute
+def test_predict_takes_first_pass_and_prior(tmp_path, capsys, monkeypatch):
+    "Item 14: the refusal of a moved first pass says 'pass --first-pass PATH', which predict did not have (argparse error)."
+    import vlmfilm_wb.predict as P
+    seen = {}
+    def fake(ckpt, **kw): seen.update(kw); raise ConfigError('stop here')
+    monkeypatch.setattr(P, 'segmenter_from_checkpoint', fake)
+    _png(tmp_path / 'a.png', (20, 20))
+    rc, out, err = _cli(['predict', tmp_path / 'm.ckpt', tmp_path / 'a.png', '--out', tmp_path / 'o', '--first-pass', 'fp.ckpt',
+                         '--prior', 'pr.ckpt', '-q'], capsys)
+    assert rc == 2 and 'stop here' in err, err
+    assert (seen['first_pass'], seen['prior']) == ('fp.ckpt', 'pr.ckpt')
+
+
+def test_first_pass_stored_absolute(tmp_path, monkeypatch):
+    "Item 14: first_pass was stored as given (relative), so eval from another folder said it 'is missing now'."
+    from vlmfilm_wb.config import run_config
+    monkeypatch.chdir(tmp_path)
+    cfg = run_config('smoke', {'first_pass': 'stage1/model.ckpt'})
+    assert cfg.profile.first_pass == str(tmp_path / 'stage1' / 'model.ckpt')
+
+
+# ---------------------------------------------------------------- items 6, 15: run -p dataset REL resolves against the caller's folder
+def test_run_dataset_relative_to_the_callers_folder(workbench, tmp_path, monkeypatch):
+    "Item 6: resolved against the project root (papermill's folder), so another folder of that name was trained on."
+    from vlmfilm_wb.runs import claim_run
+    (tmp_path / 'here' / 'mydata').mkdir(parents=True); monkeypatch.chdir(tmp_path / 'here')
+    d = claim_run('train', {'dataset': 'mydata', 'max_steps': 1})
+    p = json.loads((d / 'params.json').read_text())['params']
+    assert p['dataset'] == str(tmp_path / 'here' / 'mydata') and p['max_steps'] == 1
+    d = claim_run('train', {'dataset': 'synthetic_xca'})                         # a registry name stays a name
+    assert json.loads((d / 'params.json').read_text())['params']['dataset'] == 'synthetic_xca'
+
+
+def test_run_missing_relative_dataset_says_where_it_looked(workbench, tmp_path, monkeypatch, capsys):
+    "Item 15: 'unknown dataset … (or pass a folder path)' without saying where it looked; now refused before any run folder."
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = _cli(['run', 'train', '-p', 'dataset', 'sub/none', '-q'], capsys)
+    assert rc == 2 and f"dataset 'sub/none': no folder {tmp_path / 'sub' / 'none'}" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / 'cache' / 'runs').exists() or not any((tmp_path / 'cache' / 'runs').iterdir())
+
+
+def test_unknown_dataset_name_says_where_it_looked(tmp_path, monkeypatch):
+    "Item 15: the registry refusal names the folder it also tried."
+    from vlmfilm_wb.data import resolve_dataset
+    from vlmfilm_wb.core import DataError
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as e: resolve_dataset('no_such_dataset')
+    assert "unknown dataset 'no_such_dataset'; known: " in str(e.value) and f'no folder {tmp_path / "no_such_dataset"}' in str(e.value)

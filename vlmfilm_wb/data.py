@@ -519,10 +519,10 @@ def get_dataset(name: str, source: str|Path|None = None, data_root: str|Path|Non
 # %% ../nbs/01_data.ipynb #a01d6210
 def resolve_dataset(name: str|Path, data_root: str|Path|None = None, auto_get: bool = True) -> Path:
     "The folder of dataset `name` (registry name or path), generating or installing it when needed."
-    p = Path(name)
+    p = Path(name).expanduser()
     if str(name) not in REGISTRY:
         if p.is_dir(): return p.resolve()
-        dataset_info(str(name))   # raises: unknown name, not a folder either
+        raise DataError(f"unknown dataset {str(name)!r}; known: {sorted(REGISTRY)} (or pass a folder path: no folder {p.absolute()})")
     settings = load_settings()
     data_root = Path(data_root or settings.data_root)
     info, dest = REGISTRY[str(name)], data_root/str(name)

@@ -231,14 +231,16 @@ def _png(a: np.ndarray) -> bytes:
 
 def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', device=None, store=None,
             film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, progress: bool = True,
-            input_scale: str|float|None = None, train_spacing: float|None = None) -> dict:
+            input_scale: str|float|None = None, train_spacing: float|None = None, first_pass: str|Path|None = None,
+            prior: str|Path|None = None) -> dict:
     "Segment `inputs` (files, folders, globs; images or DICOM) with checkpoint `ckpt`; writes PNGs, CSV and summary into `out`."
     from vlmfilm_wb.viz import overlay
     from vlmfilm_wb.fov import fov_mask, edge_band
     final = Path(out)
     check_output_dir(final, 'predict', 'vlmfilm-wb predict')           # new, empty or an earlier prediction of ours
     fr = load_frames(inputs, frames)
-    seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer)
+    seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer,
+                                               first_pass=first_pass, prior=prior)   # a moved first pass / prior (same SHA-256)
     if input_scale is not None:                                # per frame ('auto': to the training image size; 'spacing': mm/px)
         side = training_image_size(cfg) if str(input_scale).strip() == 'auto' else None
         tsp = train_spacing if train_spacing is not None else cfg.data.pixel_spacing

@@ -449,3 +449,18 @@ def test_unknown_dataset_name_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError) as e: resolve_dataset('no_such_dataset')
     assert "unknown dataset 'no_such_dataset'; known: " in str(e.value) and f'no folder {tmp_path / "no_such_dataset"}' in str(e.value)
+
+
+# ---------------------------------------------------------------- item 21: a hand-edited checkpoint section
+@pytest.mark.parametrize('key, value, msg', [
+    ('profiler_fingerprint', 'stats-v1', "profiler_fingerprint is a str ('stats-v1'): expected a mapping"),
+    ('config', ['x'], "config is a list (['x']): expected a mapping")])
+def test_hand_edited_checkpoint_fingerprint(smoke27, tmp_path, capsys, key, value, msg):
+    "Item 21: a string fingerprint raised AttributeError ('str' object has no attribute 'get') with a traceback."
+    ck, db, _ = smoke27
+    d = torch.load(ck, map_location='cpu', weights_only=True); d['vlmfilm_wb'][key] = value
+    bad = tmp_path / 'edited.ckpt'; torch.save(d, bad)
+    for cmd in (['eval', bad, '--split', 'val', '--limit', '1', '--db', db, '-q', '--out', tmp_path / 'e'],
+                ['predict', bad, _png(tmp_path / 'a.png', (40, 40)), '--db', db, '-q', '--out', tmp_path / 'p']):
+        rc, out, err = _cli(cmd, capsys)
+        assert rc == 2 and f'{bad}: {msg}' in err and len(err.strip().splitlines()) == 1, err

@@ -287,7 +287,8 @@ def test_run_prints_the_error_line_first(workbench):
                        stderr=subprocess.STDOUT, text=True, timeout=600)          # one stream: what a terminal shows
     assert r.returncode == 1
     out = r.stdout
-    line = "vlmfilm-wb: run failed: DataError: unknown dataset 'no_such_dataset'; known: ['rossa', 'synthetic_xca', 'synthetic_xca_select', 'xca_cimat80'] (or pass a folder path) (cell "
+    line = ("vlmfilm-wb: run failed: DataError: unknown dataset 'no_such_dataset'; known: ['rossa', 'synthetic_xca', 'synthetic_xca_select', "
+            "'xca_cimat80'] (or pass a folder path: no folder ")                  # where it looked (issue 27 item 15)
     assert line in out and out.index(line) < out.index('run folder: ') < out.index('{')      # the error line before any JSON
     assert 'ERROR vlmfilm_wb.runs' not in out            # said once, not again as a log record cut at 300 characters
     run = Path(out.split('run folder: ')[1].splitlines()[0])

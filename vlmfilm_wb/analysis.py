@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np, pandas as pd
 
-from .core import ConfigError, read_json, write_json
+from .core import ConfigError, read_json, write_json, resolved_run_params
 from .metrics import image_metrics, summarise, paired_comparison, bootstrap_ci, cldice
 from .checkpoint import segmenter_from_checkpoint
 
@@ -206,7 +206,7 @@ def _default_eval(s: dict, split: str) -> bool:
 
 def _run_params(run_dir) -> dict:
     if not (Path(run_dir)/'params.json').is_file(): raise ConfigError(f"{run_dir}: not a run folder (no params.json)")
-    return read_json(Path(run_dir)/'params.json')['params']
+    return resolved_run_params(run_dir)
 
 def ablation_per_image(run_dir) -> dict[str, dict[int, list[dict]]]:
     "arm -> seed -> per-image rows of the finished arms of an `ablate_stages` run folder (checkpoints not needed)."

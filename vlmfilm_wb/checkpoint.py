@@ -125,6 +125,14 @@ def read_checkpoint(path: str|Path) -> dict:
         held = f"a dict with keys {sorted(map(str, ck))[:6]}" if isinstance(ck, dict) else f"a {type(ck).__name__}"
         raise CheckpointError(f"{path}: not a vlmfilm_wb checkpoint: a PyTorch file holding {held} (no 'vlmfilm_wb' "
                               f"section); {CKPT_EXPECTED}")
+    sec = ck['vlmfilm_wb']                                 # a hand-edited section: one line naming the field, not a traceback later
+    if not isinstance(sec, dict): raise CheckpointError(f"{path}: its 'vlmfilm_wb' section is a {type(sec).__name__}: expected a mapping (edited or damaged?)")
+    for k, need in (('config', True), ('profiler_fingerprint', False)):
+        v = sec.get(k)
+        if (v is not None or need) and not isinstance(v, dict):
+            shown = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + '...'
+            raise CheckpointError(f"{path}: {k} is a {type(v).__name__} ({shown}): expected a mapping"
+                                  f"{'' if need else ' or none'} (the checkpoint was edited or damaged)")
     return ck
 
 def checkpoint_config(ck: dict) -> RunConfig:

@@ -139,6 +139,7 @@ def run_config(preset: str = 'cpu', overrides: dict|None = None, **kw) -> RunCon
     if flow_path(cfg.flow).needs_prior:
         if not cfg.flow.prior: raise ConfigError(f"flow {cfg.flow.flow!r} refines a prior: set prior to a trained checkpoint (e.g. a flow 'supervised' model.ckpt)")
         cfg = replace(cfg, flow=replace(cfg.flow, prior=str(Path(cfg.flow.prior).expanduser().resolve())))   # the checkpoint stores where it was
+    if cfg.profile.first_pass: cfg = replace(cfg, profile=replace(cfg.profile, first_pass=str(Path(cfg.profile.first_pass).expanduser().resolve())))   # likewise
     return absolute_dataset(cfg)
 
 

@@ -24,9 +24,10 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 __all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'OUTPUT_MARKER', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError',
            'CheckpointError', 'refused_pickle_message', 'find_project_root', 'Settings', 'load_settings',
            'resolve_device', 'tune_malloc', 'atomic_write_bytes', 'atomic_write_text', 'write_json', 'read_json',
-           'mark_output_dir', 'output_dir_marker', 'check_output_dir', 'replace_dir', 'interval_text', 'in_interval',
-           'check_ranges', 'yaml_load', 'config_from_dict', 'config_to_dict', 'leaf_paths', 'override',
-           'read_yaml_mapping', 'yaml_overrides', 'config_yaml', 'stable_hash', 'sha256_file', 'pixel_hash']
+           'mark_output_dir', 'output_dir_marker', 'check_output_dir', 'check_writable', 'replace_dir',
+           'resolved_run_params', 'interval_text', 'in_interval', 'check_ranges', 'yaml_load', 'config_from_dict',
+           'config_to_dict', 'leaf_paths', 'override', 'read_yaml_mapping', 'yaml_overrides', 'config_yaml',
+           'stable_hash', 'sha256_file', 'pixel_hash']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -201,11 +202,31 @@ def output_dir_marker(d: str|Path) -> dict|None:
 def check_output_dir(d: str|Path, kind: str, command: str, legacy=None) -> bool:
     """May `command` (of output `kind`) write into folder `d`? False: new or empty; True: it holds our earlier output of
     this kind (the caller replaces it); else a one-line ConfigError, whatever the flags. `legacy(d)`: whether an unmarked
-    folder is this kind's output from before markers."""
+    folder is this kind's output from before markers. A folder this user cannot write into is refused too (`check_writable`)."""
+    ours = _ours(Path(d), kind, command, legacy)
+    check_writable(d, swapped=kind != 'run')       # a run is written in place; other outputs are made beside `d`, then swapped in
+    return ours
+
+def check_writable(d: str|Path, swapped: bool = True):
+    """A one-line ConfigError naming the folder when output folder `d` cannot be written: `d` itself when it exists, and
+    the nearest existing folder of its parents (where `d` is created, or with `swapped` where its replacement is made)."""
     d = Path(d)
+    probes = [d] if d.is_dir() else []
+    if swapped or not probes:
+        p = d.parent
+        while not p.exists() and p != p.parent: p = p.parent
+        probes.append(p)
+    for p in probes:
+        try: tempfile.TemporaryDirectory(dir=p, prefix='.vlmfilm-wb-probe-').cleanup()   # what the command will do: create an entry
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot write into this folder ({e.strerror or type(e).__name__}): "
+                              f"pass an --out in a folder you can write to") from None
+
+def _ours(d: Path, kind: str, command: str, legacy=None) -> bool:
     if not d.exists(): return False
     if not d.is_dir(): raise ConfigError(f"{d}: is a file, expected an output folder")
-    have = sorted(p.name for p in d.iterdir())
+    try: have = sorted(p.name for p in d.iterdir())
+    except OSError as e: raise ConfigError(f"{d}: cannot read this folder ({e.strerror or type(e).__name__}): pass another --out") from None
     if not have: return False
     m = output_dir_marker(d)
     if m is not None and m['kind'] == kind: return True
@@ -231,6 +252,19 @@ def replace_dir(tmp: str|Path, out: str|Path):
             if old.exists(): shutil.rmtree(old, ignore_errors=True)
         return
     raise ConfigError(f"{out}: could not replace the output folder (busy?)")
+
+# %% ../nbs/00_core.ipynb #700969dd
+def resolved_run_params(run_dir: str|Path) -> dict:
+    """The parameters a run folder's template ran with: the template's defaults when the run was claimed (`params.json`
+    `defaults`), overlaid by the parameters given (`params`). `-p max_steps 0` and nothing are the same run when 0 is
+    the default; what `compare` must check agrees. A folder from before `defaults` was stored gives its `params`."""
+    p = Path(run_dir)/'params.json'
+    if not p.is_file(): raise ConfigError(f"{run_dir}: not a run folder (no params.json)")
+    rec = read_json(p)
+    if not isinstance(rec, dict) or not isinstance(rec.get('params'), dict):
+        raise ConfigError(f"{p}: expected a JSON object with 'params' (a run folder's params.json)")
+    d = rec.get('defaults')
+    return {**(d if isinstance(d, dict) else {}), **rec['params']}
 
 # %% ../nbs/00_core.ipynb #fb809e56
 def _parse_interval(spec: str) -> tuple[float, float, bool, bool]:

@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import torch
 from fastcore.basics import patch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from .core import DataError, ConfigError, load_settings, sha256_file, atomic_write_text
@@ -50,9 +50,31 @@ def _open(path: Path) -> Image.Image:
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: file not found")
     try:
-        im = Image.open(path); im.load(); return im
+        im = Image.open(path); im.load()
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable image ({e})") from e
+    try: o = int(im.getexif().get(0x0112, 1) or 1)          # EXIF Orientation (JPEG, PNG eXIf; a TIFF Pillow turns on load): as viewers show it
+    except Exception as e: log.warning("%s: EXIF block unreadable (%s); orientation not applied", path, e); o = 1
+    if o != 1:
+        info = dict(im.info); im = ImageOps.exif_transpose(im); im.info.update({k: v for k, v in info.items() if k != 'exif'})
+    im.info['orientation'] = o
+    return im
+
+_ALPHA_MODES = ('RGBA', 'LA', 'PA', 'RGBa', 'La')
+
+def _composite_on_black(im: Image.Image) -> tuple[Image.Image, int]:
+    "(`im` without transparency, its number of transparent pixels): colour × opacity, i.e. composited on black."
+    if im.mode in _INT_MODES:                                # 16-bit grey with a tRNS key: that value is transparent
+        t = im.info.get('transparency')
+        if t is None or not isinstance(t, int): return im, 0
+        a = np.asarray(im).astype(np.int64); n = int((a == t).sum())
+        return (Image.fromarray(np.where(a == t, 0, a).astype(np.uint16 if im.mode.startswith('I;16') else np.int32)), n) if n else (im, 0)
+    if not (im.mode in _ALPHA_MODES or 'transparency' in im.info or (im.mode == 'P' and im.palette is not None and 'A' in im.palette.mode)):
+        return im, 0
+    rgba = np.asarray(im.convert('RGBA'))
+    n = int((rgba[..., 3] < 255).sum())
+    rgb = np.round(rgba[..., :3] * (rgba[..., 3:] / 255.0)).astype(np.uint8) if n else rgba[..., :3]
+    return Image.fromarray(np.ascontiguousarray(rgb), 'RGB'), n
 
 _INT_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I')
 BIT_DEPTHS = (8, 10, 12, 14, 16)
@@ -74,10 +96,11 @@ def _int_pixels(im: Image.Image, path) -> np.ndarray:
     return a
 
 def read_image_info(path: str|Path) -> tuple[np.ndarray, dict]:
-    "uint8 (H, W) grayscale as `read_image`, and how it was read: mode, channels, colour, bits stored and used."
+    "uint8 (H, W) grayscale as `read_image`, and how it was read: mode, channels, colour, bits stored and used, transparent pixels, EXIF orientation."
     im = _open(path)
-    info = dict(mode=im.mode, channels=len(im.getbands()), colour=False, bits=8, used_bits=8)
+    info = dict(mode=im.mode, channels=len(im.getbands()), colour=False, bits=8, used_bits=8, orientation=im.info['orientation'])
     if im.mode == 'F': raise DataError(f"{path}: floating-point images are not supported (expected 8/16-bit)")
+    im, info['transparent'] = _composite_on_black(im)
     if im.mode in _INT_MODES:
         a = _int_pixels(im, path)
         used = used_bit_depth(a)
@@ -199,6 +222,10 @@ class VesselImages(torch.utils.data.Dataset):
             log.warning("%s: %d of %d images in split %r have %d channels (%s, first: %s); read as grayscale luma "
                         "(0.299 R + 0.587 G + 0.114 B); this warning is shown once per dataset", self.root, len(multi),
                         len(self.pairs), self.split, i['channels'], 'colour' if any(j['colour'] for _, j in multi) else 'all channels equal', p.image.name)
+        clear = [(p, i) for p, i in zip(self.pairs, self.image_info) if i.get('transparent')]
+        if clear:
+            log.warning("%s/%s: %d of %d images have transparent pixels (first: %s, %d pixels); composited on black (pixel × opacity)",
+                        self.root, self.split, len(clear), len(self.pairs), clear[0][0].image.name, clear[0][1]['transparent'])
         deep = {}
         for p, i in zip(self.pairs, self.image_info):
             if i['bits'] == 16: deep.setdefault(i['used_bits'], p.image.name)
@@ -507,12 +534,12 @@ def get_dataset(name: str, source: str|Path|None = None, data_root: str|Path|Non
 # %% ../nbs/01_data.ipynb #a01d6210
 def resolve_dataset(name: str|Path, data_root: str|Path|None = None, auto_get: bool = True) -> Path:
     "The folder of dataset `name` (registry name or path), generating or installing it when needed."
-    p = Path(name)
+    p = Path(name).expanduser()
     if str(name) not in REGISTRY:
         if p.is_dir(): return p.resolve()
         imported = Path(data_root or load_settings().data_root)/str(name)
         if p.name == str(name) and imported.is_dir(): return imported     # a dataset imported into data_root (`data import`)
-        dataset_info(str(name))   # raises: unknown name, not a folder either
+        raise DataError(f"unknown dataset {str(name)!r}; known: {sorted(REGISTRY)} (or pass a folder path: no folder {p.absolute()})")
     settings = load_settings()
     data_root = Path(data_root or settings.data_root)
     info, dest = REGISTRY[str(name)], data_root/str(name)

@@ -40,7 +40,7 @@ from PIL import Image
 from .core import DataError, write_json, atomic_write_text, atomic_write_bytes, ConfigError, config_to_dict, stable_hash, \
     check_output_dir, mark_output_dir, replace_dir
 from .data import VesselImages, resolve_dataset, REGISTRY
-from .infer import predict_split
+from .infer import predict_split, check_frame_size
 from .metrics import summarise, metrics_frame, swap_statistics
 from .checkpoint import (segmenter_from_checkpoint, read_checkpoint, checkpoint_config, checkpoint_dataset, prior_summary,
                                    first_pass_summary)
@@ -142,6 +142,7 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
                                                infer=infer, junction_source=junction_source, first_pass=first_pass, prior=prior)
     dataset = checkpoint_dataset(cfg, dataset or None)   # a stored folder that is gone: say so, and what to pass
     ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
+    for p, img in list(zip(ds.pairs, ds.images))[:limit]: check_frame_size(img.shape, seg.infer.input_scale, str(p.image))   # too small: named, before any work
     K = (1 if swaps is None else int(swaps)) if swap else 0
     donors = swap_donors(len(ds), K, swap_seed) if swap else None
     out = Path(out_dir) if out_dir else ckpt.parent/eval_folder_name(dataset, split, trained, cfg, 'swap' if swap else info['film_mode'],

@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
-from .core import ConfigError, stable_hash
+from .core import ConfigError, DataError, stable_hash
 from .flow import FlowConfig, SamplerConfig, sample, flow_path, time_grid
 from .metrics import image_metrics
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'InferConfig', 'window_slices', 'image_seed', 'Segmenter', 'predict_and_score', 'predict_split',
-           'sampler_diagnostics']
+__all__ = ['log', 'MIN_FRAME_SIDE', 'InferConfig', 'window_slices', 'window_pad', 'reflect_pad', 'check_frame_size', 'image_seed',
+           'Segmenter', 'predict_and_score', 'predict_split', 'sampler_diagnostics']
 
 # %% ../nbs/11_infer.ipynb #4e2709d5
 @dataclass
@@ -53,6 +53,30 @@ def window_slices(shape, window: int, overlap: float) -> list[tuple[slice, slice
     size = [max(s, window) for s in shape]
     interval = [window if window == s else max(1, int(window * (1 - overlap))) for s in size]
     return [tuple(sl) for sl in dense_patch_slices(size, (window, window), interval)]
+
+def window_pad(shape, window: int) -> list[int]:
+    "MONAI's padding of an image of `shape` (…, H, W) up to the window, in `torch.nn.functional.pad` order (left, right, top, bottom)."
+    return [q for s in reversed(tuple(shape)[-2:]) for q in (max(window - s, 0) // 2, max(window - s, 0) - max(window - s, 0) // 2)]
+
+def reflect_pad(x: torch.Tensor, pad) -> torch.Tensor:
+    "`pad(x, pad, mode='reflect')` of (…, H, W), also when a pad reaches the side: reflected again until done (a 1-px side is repeated)."
+    pad = list(pad)
+    while any(pad):
+        step = [min(p, x.shape[-1 - i // 2] - 1) for i, p in enumerate(pad)]     # one reflection gives at most side - 1
+        if not any(step): return torch.nn.functional.pad(x, pad, mode='replicate')
+        x, pad = torch.nn.functional.pad(x, step, mode='reflect'), [p - q for p, q in zip(pad, step)]
+    return x
+
+MIN_FRAME_SIDE = 16      # px a side, after input_scale: smaller frames are refused (smaller than the window: padded)
+
+def check_frame_size(shape, scale: float = 1.0, where: str = 'a frame'):
+    "Refuse (DataError, one line naming `where`) a frame of `shape` (…, H, W) with a side below `MIN_FRAME_SIDE` px once resized by `scale`."
+    H, W = (int(n) for n in tuple(shape)[-2:])
+    h, w = (max(1, round(n * float(scale))) for n in (H, W))         # the Segmenter's resize
+    if min(h, w) >= MIN_FRAME_SIDE: return
+    if float(scale) == 1.0: raise DataError(f"{where}: {W}x{H} px (WxH): too small to segment (at least {MIN_FRAME_SIDE} px a side)")
+    raise DataError(f"{where}: {W}x{H} px (WxH) is {w}x{h} px after input_scale {float(scale):g}: too small to segment "
+                    f"(at least {MIN_FRAME_SIDE} px a side after input_scale); pass a larger --input-scale")
 
 # %% ../nbs/11_infer.ipynb #138abd13
 def image_seed(base: int, name: str) -> int:
@@ -91,6 +115,7 @@ class Segmenter:
         self.model.eval()
         image = item['image'].to(self.device)[None] if item['image'].dim() == 3 else item['image'].to(self.device)
         full, scale = image, float(item.get('input_scale', self.infer.input_scale))
+        check_frame_size(image.shape, scale, f"image {item['name']!r}")   # callers check first, naming the file
         if scale != 1.0:                                       # predict at another scale (bilinear, antialiased when shrinking)
             size = tuple(max(1, round(n * scale)) for n in image.shape[-2:])
             image = torch.nn.functional.interpolate(image, size=size, mode='bilinear', align_corners=False, antialias=scale < 1)
@@ -121,9 +146,14 @@ class Segmenter:
                 out[f"p_1@{d['step']}"] = d['p_1'][:N]; out[f"x_t@{d['step']}"] = d['x_t'][:N]
             return out
 
+        H, W = image.shape[-2:]
+        pad = window_pad(image.shape, self.infer.window)       # MONAI pads by one reflection: a side under a third of the window needs more
+        if any(p >= (W if i < 2 else H) for i, p in enumerate(pad)): image = reflect_pad(image, pad)   # the same pixels where one suffices
+        else: pad = None
         out = sliding_window_inference(image, self.infer.window, self.infer.sw_batch_size, predictor,
                                        overlap=self.infer.overlap, mode=self.infer.blend, padding_mode='reflect',
                                        with_coord=True)
+        if pad: out = {k: v[..., pad[2]:pad[2] + H, pad[0]:pad[0] + W] for k, v in out.items()}
         prob = out['prob'][:, :1].float()
         if scale != 1.0: prob = torch.nn.functional.interpolate(prob, size=full.shape[-2:], mode='bilinear', align_corners=False).clamp(0, 1)
         res = dict(prob=prob[0, 0].cpu().numpy(), nfe_per_window=stats['nfe'], windows=stats['windows'])
@@ -191,8 +221,8 @@ def sampler_diagnostics(seg: Segmenter, ds, indices, sampler: dict|None = None) 
         mask = torch.from_numpy(np.asarray(ds.raw(i)[1], np.float32)).to(seg.device)[None, None]
         seed, index = image_seed(sc.sample_seed, str(item['name'])), int(item['index'])
         cond_img = seg._cond(image, index, ds) if seg.scope == 'image' else None
-        pad = [q for s in reversed(image.shape[-2:]) for q in (max(w - s, 0) // 2, max(w - s, 0) - max(w - s, 0) // 2)]   # MONAI's
-        if any(pad): image, mask = (torch.nn.functional.pad(a, pad, mode='reflect') for a in (image, mask))
+        pad = window_pad(image.shape, w)                       # MONAI's
+        if any(pad): image, mask = (reflect_pad(a, pad) for a in (image, mask))
         slices = window_slices(tuple(item['image'].shape[-2:]), w, seg.infer.overlap)
         for b in range(0, len(slices), seg.infer.sw_batch_size):
             sl = slices[b:b + seg.infer.sw_batch_size]

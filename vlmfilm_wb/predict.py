@@ -6,8 +6,10 @@ same `train.segmenter_from_checkpoint` Segmenter as `evaluate`, and the frame na
 dataset, so predicting on a dataset's own PNG gives the evaluation's prediction of that image, pixel for pixel.
 
 - Inputs: files, folders (their image and DICOM files, sorted, not recursive) and globs (`'run*/*.dcm'`, `**` allowed).
-- Images are read by `data.read_image_info` (8/16-bit, the bit depth used); DICOM by `read_dicom` (pydicom): the
-  declared `BitsStored` sets the scale (`data.bits_to_uint8`, the same rule), `MONOCHROME1` is inverted so vessels are
+- Images are read by `data.read_image_info` (8/16-bit, the bit depth used; transparency composited on black with a
+  warning naming the file; EXIF orientation applied); DICOM by `read_dicom` (pydicom): the
+  declared `BitsStored` sets the scale (`data.bits_to_uint8`, the same rule), a negative `RescaleSlope` reverses the
+  stored values (the Modality LUT first), then `MONOCHROME1` is inverted so vessels are
   dark on a bright field as in `MONOCHROME2`, and a multi-frame run gives one frame per selected frame
   (`frames`: `all`, `N`, or `a:b`, 0-based, `b` exclusive as a Python slice; it applies to multi-frame files only).
 - Every frame is normalised by `data.normalise_image`, the one normalisation of the workbench."""
@@ -26,6 +28,7 @@ from .core import DataError, ConfigError, atomic_write_bytes, atomic_write_text,
     check_output_dir, mark_output_dir, replace_dir
 from .data import IMAGE_EXTS, bits_to_uint8, normalise_image, read_image_info
 
+from .infer import check_frame_size
 from .checkpoint import segmenter_from_checkpoint
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,19 @@ def _spacing(ds) -> float|None:
             except (TypeError, ValueError): pass
     return None
 
+def _rescale_slope(ds, path) -> float:
+    "The Modality LUT's Rescale Slope (1 when absent); a Modality LUT Sequence or a slope of 0 is refused in one line."
+    if 'ModalityLUTSequence' in ds:
+        raise DataError(f"{path}: a Modality LUT Sequence (a lookup table instead of Rescale Slope/Intercept) is not supported: "
+                        f"export the frames with RescaleSlope/RescaleIntercept or as PNG")
+    v = ds.get('RescaleSlope', 1)
+    try: slope = float(1 if v is None or v == '' else v)
+    except (TypeError, ValueError): raise DataError(f"{path}: RescaleSlope {v!r}: expected a non-zero number") from None
+    if slope == 0 or not np.isfinite(slope): raise DataError(f"{path}: RescaleSlope {v}: expected a non-zero number (0 maps every pixel to one value)")
+    return slope
+
 def read_dicom(path: str|Path, frames: str|int = 'all') -> list[tuple[np.ndarray, dict]]:
-    "[(uint8 (H, W), info)] for the selected frames of a grayscale DICOM file (bit depth and MONOCHROME1/2 honoured)."
+    "[(uint8 (H, W), info)] for the selected frames of a grayscale DICOM file (bit depth, Rescale Slope and MONOCHROME1/2 honoured)."
     import pydicom
     from pydicom.errors import InvalidDicomError
     path = Path(path)
@@ -92,6 +106,7 @@ def read_dicom(path: str|Path, frames: str|int = 'all') -> list[tuple[np.ndarray
     except Exception as e: raise DataError(f"{path}: pixel data could not be decoded ({type(e).__name__}: {e})") from e
     a = a.reshape(n, *a.shape[-2:]).astype(np.int64)
     if int(ds.get('PixelRepresentation', 0)) == 1: a = a + 2 ** (bits - 1)      # signed → unsigned, same depth
+    if _rescale_slope(ds, path) < 0: a = (2 ** bits - 1) - a     # modality values run against the stored ones (PS3.3 C.11.1)
     out, sp = [], _spacing(ds)
     for k in idx:
         u8 = bits_to_uint8(a[k], bits)
@@ -145,6 +160,9 @@ def read_frames(path: str|Path, frames: str|int = 'all') -> list[tuple[str, np.n
         r = read_dicom(path, frames)
         return [(path.stem if i['n_frames'] == 1 else f"{path.stem}_f{i['frame']:04d}", u8, dict(source=str(path), **i)) for u8, i in r]
     u8, i = read_image_info(path)
+    if i['transparent']:
+        log.warning("%s: %d of %d pixels are transparent (alpha < 255): composited on black (pixel × opacity) before predicting",
+                    path, i['transparent'], u8.size)
     return [(path.stem, u8, dict(source=str(path), frame=0, n_frames=1, bits=i['used_bits'], photometric='MONOCHROME2', pixel_spacing=None))]
 
 def load_frames(inputs, frames: str|int = 'all') -> Frames:
@@ -213,19 +231,24 @@ def _png(a: np.ndarray) -> bytes:
 
 def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', device=None, store=None,
             film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, progress: bool = True,
-            input_scale: str|float|None = None, train_spacing: float|None = None) -> dict:
+            input_scale: str|float|None = None, train_spacing: float|None = None, first_pass: str|Path|None = None,
+            prior: str|Path|None = None) -> dict:
     "Segment `inputs` (files, folders, globs; images or DICOM) with checkpoint `ckpt`; writes PNGs, CSV and summary into `out`."
     from vlmfilm_wb.viz import overlay
     from vlmfilm_wb.fov import fov_mask, edge_band
     final = Path(out)
     check_output_dir(final, 'predict', 'vlmfilm-wb predict')           # new, empty or an earlier prediction of ours
     fr = load_frames(inputs, frames)
-    seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer)
+    seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer,
+                                               first_pass=first_pass, prior=prior)   # a moved first pass / prior (same SHA-256)
     if input_scale is not None:                                # per frame ('auto': to the training image size; 'spacing': mm/px)
         side = training_image_size(cfg) if str(input_scale).strip() == 'auto' else None
         tsp = train_spacing if train_spacing is not None else cfg.data.pixel_spacing
         fr.scales = [frame_scale(input_scale, a.shape, side, i.get('pixel_spacing'), tsp, i.get('source', 'a frame'))
                      for a, i in zip(fr.images, fr.info)]
+    for k, (a, i) in enumerate(zip(fr.images, fr.info)):   # before any prediction: a frame too small to segment, named (smaller than the window: padded)
+        check_frame_size(a.shape, seg.infer.input_scale if fr.scales is None else fr.scales[k],
+                         i['source'] if i.get('n_frames', 1) == 1 else f"{i['source']} frame {i['frame']}")
     final.parent.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix=f'.{final.name}.partial-', dir=final.parent))   # written whole, then swapped in
     try:

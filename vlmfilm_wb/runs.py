@@ -30,15 +30,16 @@ from pathlib import Path
 from .core import ConfigError, WorkbenchError, load_settings, write_json, read_json, find_project_root, \
     OUTPUT_MARKER, check_output_dir, mark_output_dir
 from .core import _parse_scalar, _suggest, yaml_load, config_yaml
+from .data import REGISTRY
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUN_FILES', 'INTERRUPTS', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'ALIVE', 'template_path', 'template_parameters',
-           'coerce_params', 'template_config', 'merge_params', 'new_run_dir', 'start_run', 'open_run', 'finish_run',
-           'mark_unrun_cells', 'resume_run', 'claim_run', 'run_template', 'resolved_grid', 'read_grid', 'slurm_minutes',
-           'slurm_parameters', 'local_parameters', 'make_executor', 'SweepJob', 'sweep', 'find_sweep', 'sweep_status',
-           'format_sweep_status', 'collect_runs']
+__all__ = ['log', 'RUN_FILES', 'INTERRUPTS', 'PATH_PARAMS', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'ALIVE', 'template_path',
+           'template_parameters', 'coerce_params', 'template_config', 'merge_params', 'new_run_dir', 'start_run',
+           'open_run', 'finish_run', 'mark_unrun_cells', 'resume_run', 'absolute_path_params', 'claim_run',
+           'run_template', 'resolved_grid', 'read_grid', 'slurm_minutes', 'slurm_parameters', 'local_parameters',
+           'make_executor', 'SweepJob', 'sweep', 'find_sweep', 'sweep_status', 'format_sweep_status', 'collect_runs']
 
 # %% ../nbs/14_runs.ipynb #9cd3c35b
 def template_path(template: str|Path) -> Path:
@@ -231,10 +232,28 @@ def resume_run(run_dir: str|Path) -> tuple[str, dict, Path]:
     log.info("resuming %s (%s, status %s)", d, p['template'], status)
     return p.get('template_path') or p['template'], dict(p.get('params') or {}), d
 
+PATH_PARAMS = ('dataset', 'checkpoint', 'first_pass', 'prior')    # template parameters that name files or folders
+
+def absolute_path_params(params: dict) -> dict:
+    """`params` with relative paths made absolute against the caller's folder, as `train` reads them (papermill runs a
+    template in the project root): `checkpoint`, `first_pass`, `prior` always; `dataset` unless it is a registry name,
+    when it is a folder here or looks like a path (`a/b`, `./a`, `~/a`) — a missing one is refused, naming where it looked."""
+    out, here = dict(params), Path.cwd()
+    for k in PATH_PARAMS:
+        v = out.get(k)
+        if not isinstance(v, str) or not v.strip() or (k == 'dataset' and v in REGISTRY): continue
+        p = Path(v).expanduser()
+        if k == 'dataset' and not p.is_dir():
+            if not (p.is_absolute() or '/' in v or os.sep in v or v.startswith(('.', '~'))): continue   # an unknown name: the registry says so
+            raise ConfigError(f"-p dataset {v!r}: no folder {p if p.is_absolute() else here/p} (a relative path is read from the "
+                              f"folder you run in, {here}), and not a registered dataset (known: {sorted(REGISTRY)})")
+        out[k] = str(p.resolve())
+    return out
+
 def claim_run(template: str|Path, params: dict|None = None, slug: str|None = None, runs_dir: str|Path|None = None) -> Path:
     "A new run folder for `template` with its parameters checked and `params.json` written, before anything executes (a sweep claims every job's folder before submitting it)."
     path, name = template_path(template), Path(str(template)).stem
-    params = coerce_params(path, dict(params or {}))
+    params = absolute_path_params(coerce_params(path, dict(params or {})))    # stored absolute: the caller's folder, not papermill's
     if 'run_dir' in params: raise ConfigError("run_dir is set by the runner, not a parameter to pass")
     spec = template_parameters(path)
     slug = slug or params.get('name') or '_'.join(str(params[k]) for k in ('dataset', 'preset') if k in params) \

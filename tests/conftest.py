@@ -31,3 +31,14 @@ def workbench(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv('VLMFILM_WB_RUNS_DIR', str(tmp_path / 'cache' / 'runs'))
     monkeypatch.setenv('VLMFILM_WB_SHARED_DATASETS', str(_shared_root()))
     return tmp_path
+
+
+@pytest.fixture()
+def cli(capsys):
+    "`cli(ARGS)` runs `vlmfilm-wb ARGS` in this process: (exit code, stdout, stderr)."
+    from vlmfilm_wb.cli import main as cli_main
+    def run(args):
+        rc = cli_main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return rc, out, err
+    return run

@@ -7,14 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vlmfilm_wb.cli import main as cli_main
 
 
-def _cli(args, capsys):
-    "Run `vlmfilm-wb ARGS` in this process: (exit code, stdout, stderr)."
-    rc = cli_main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 # ---------------------------------------------------------------- item 9: one confidence rule for 0-1, 1-5 and 0-100 answers
@@ -92,37 +86,37 @@ def _contents(d): return {p.name: p.read_text() for p in Path(d).iterdir() if p.
 
 
 @pytest.mark.parametrize('extra', [[], ['--no-png']])
-def test_eval_refuses_a_users_folder_with_a_summary(workbench, tmp_path, capsys, extra):
+def test_eval_refuses_a_users_folder_with_a_summary(workbench, tmp_path, cli, extra):
     "Item 1: was deleted whole, exit 0."
     d, files = _users_folder(tmp_path, 'notes.md', 'figure.png', 'summary.json')
-    rc, out, err = _cli(['eval', tmp_path / 'model.ckpt', '--out', d, '-q', *extra], capsys)
+    rc, out, err = cli(['eval', tmp_path / 'model.ckpt', '--out', d, '-q', *extra])
     assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err and len(err.strip().splitlines()) == 1, err
     assert _contents(d) == files
 
 
-def test_predict_refuses_a_users_predictions(workbench, tmp_path, capsys):
+def test_predict_refuses_a_users_predictions(workbench, tmp_path, cli):
     "Item 3: a user's predictions.csv was overwritten."
     d, files = _users_folder(tmp_path, 'predictions.csv')
-    rc, out, err = _cli(['predict', tmp_path / 'model.ckpt', tmp_path, '--out', d, '-q'], capsys)
+    rc, out, err = cli(['predict', tmp_path / 'model.ckpt', tmp_path, '--out', d, '-q'])
     assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err, err
     assert _contents(d) == files
 
 
-def test_eval_refuses_a_prediction_folder(workbench, tmp_path, capsys):
+def test_eval_refuses_a_prediction_folder(workbench, tmp_path, cli):
     "Item 4: eval --out an earlier prediction folder deleted the predictions."
     d, files = _users_folder(tmp_path, 'predictions.csv', 'summary.json')
     mark_output_dir(d, 'predict'); files = _contents(d)
-    rc, out, err = _cli(['eval', tmp_path / 'model.ckpt', '--out', d, '-q'], capsys)
+    rc, out, err = cli(['eval', tmp_path / 'model.ckpt', '--out', d, '-q'])
     assert rc == 2 and f'{d}: holds the output of `vlmfilm-wb predict`, not of `vlmfilm-wb eval`' in err, err
     assert _contents(d) == files
 
 
-def test_train_force_refuses_a_folder_not_ours(workbench, tmp_path, capsys):
+def test_train_force_refuses_a_folder_not_ours(workbench, tmp_path, cli):
     "Item 2: --force deleted logs/, checkpoints/ and params.json of any folder; the refusal suggested --force."
     d, files = _users_folder(tmp_path, 'params.json', 'notes.md')
     (d / 'logs').mkdir(); (d / 'logs' / 'mine.csv').write_text('x')
     for force in ([], ['--force']):
-        rc, out, err = _cli(['train', '--preset', 'smoke', '--out', d, '-q', *force], capsys)
+        rc, out, err = cli(['train', '--preset', 'smoke', '--out', d, '-q', *force])
         assert rc == 2 and f'{d}: exists and was not made by vlmfilm-wb' in err and '--force' not in err, err
     assert {k: v for k, v in _contents(d).items() if k != 'logs'} == files and (d / 'logs' / 'mine.csv').read_text() == 'x'
 
@@ -263,11 +257,11 @@ def _png(path, shape, seed=0):
 
 
 @pytest.mark.parametrize('shape, scale', [((30, 40), None), ((128, 128), '0.2'), ((40, 130), None)])
-def test_predict_pads_frames_smaller_than_the_window(smoke27, tmp_path, capsys, shape, scale):
+def test_predict_pads_frames_smaller_than_the_window(smoke27, tmp_path, cli, shape, scale):
     "Item 18: a side below about a third of the window (natively or after --input-scale) raised torch's padding error."
     ck, db, _ = smoke27
     p = _png(tmp_path / 'small.png', shape)
-    rc, out, err = _cli(['predict', ck, p, '--out', tmp_path / 'o', '--db', db, '-q', *(['--input-scale', scale] if scale else [])], capsys)
+    rc, out, err = cli(['predict', ck, p, '--out', tmp_path / 'o', '--db', db, '-q', *(['--input-scale', scale] if scale else [])])
     assert rc == 0, err
     from PIL import Image
     assert np.asarray(Image.open(tmp_path / 'o' / 'prob' / 'small.png')).shape == shape
@@ -276,16 +270,16 @@ def test_predict_pads_frames_smaller_than_the_window(smoke27, tmp_path, capsys, 
 @pytest.mark.parametrize('shape, scale, msg', [
     ((1, 1), None, 'one.png: 1x1 px (WxH): too small to segment (at least 16 px a side)'),
     ((128, 128), '0.1', 'one.png: 128x128 px (WxH) is 13x13 px after input_scale 0.1: too small to segment (at least 16 px a side')])
-def test_predict_refuses_a_tiny_frame_in_one_line(smoke27, tmp_path, capsys, shape, scale, msg):
+def test_predict_refuses_a_tiny_frame_in_one_line(smoke27, tmp_path, cli, shape, scale, msg):
     "Item 18: a 1x1 PNG failed with a traceback in the stats profiler."
     ck, db, _ = smoke27
     p = _png(tmp_path / 'one.png', shape)
-    rc, out, err = _cli(['predict', ck, p, '--out', tmp_path / 'o', '--db', db, '-q', *(['--input-scale', scale] if scale else [])], capsys)
+    rc, out, err = cli(['predict', ck, p, '--out', tmp_path / 'o', '--db', db, '-q', *(['--input-scale', scale] if scale else [])])
     assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / 'o').exists()
 
 
-def test_eval_small_and_tiny_images(smoke27, tmp_path, capsys):
+def test_eval_small_and_tiny_images(smoke27, tmp_path, cli):
     "Item 18 in eval: a dataset of 30x40 images is evaluated (padded); a 2x2 image is refused in one line naming it."
     ck, db, _ = smoke27
     from PIL import Image
@@ -295,10 +289,10 @@ def test_eval_small_and_tiny_images(smoke27, tmp_path, capsys):
     for i in range(2):
         _png(tmp_path / 'ds' / 'test' / 'images' / f'a{i}.png', (30, 40), i)
         Image.fromarray(m).save(tmp_path / 'ds' / 'test' / 'masks' / f'a{i}.png')
-    rc, out, err = _cli(['eval', ck, '--dataset', tmp_path / 'ds', '--split', 'test', '--db', db, '-q', '--out', tmp_path / 'e'], capsys)
+    rc, out, err = cli(['eval', ck, '--dataset', tmp_path / 'ds', '--split', 'test', '--db', db, '-q', '--out', tmp_path / 'e'])
     assert rc == 0, err
     _png(tmp_path / 'ds' / 'test' / 'images' / 'a1.png', (2, 2)); Image.fromarray(m[:2, :2]).save(tmp_path / 'ds' / 'test' / 'masks' / 'a1.png')
-    rc, out, err = _cli(['eval', ck, '--dataset', tmp_path / 'ds', '--split', 'test', '--db', db, '-q', '--out', tmp_path / 'e2'], capsys)
+    rc, out, err = cli(['eval', ck, '--dataset', tmp_path / 'ds', '--split', 'test', '--db', db, '-q', '--out', tmp_path / 'e2'])
     assert rc == 2 and 'a1.png: 2x2 px (WxH): too small to segment' in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -379,36 +373,36 @@ def _spelt_out_default_runs(tmp_path):
             _ablate_run(tmp_path / 'r2', dict(seeds=[1]), _DEFAULTS))                    # nothing
 
 
-def test_compare_resolved_params_helper(tmp_path, capsys, monkeypatch):
+def test_compare_resolved_params_helper(tmp_path, cli, monkeypatch):
     "Item 16 with the one-line change to analysis._run_params (nbs/16_analysis.ipynb, not ours to edit) applied here."
     from vlmfilm_wb import analysis
     from vlmfilm_wb.core import resolved_run_params
     monkeypatch.setattr(analysis, '_run_params', resolved_run_params)
     r1, r2 = _spelt_out_default_runs(tmp_path)
-    rc, out, err = _cli(['compare', r1, r2], capsys)
+    rc, out, err = cli(['compare', r1, r2])
     assert rc == 0, err
     other = _ablate_run(tmp_path / 'r3', dict(seeds=[2], max_steps=5), _DEFAULTS)          # a real difference is still refused
-    rc, out, err = _cli(['compare', r1, other], capsys)
+    rc, out, err = cli(['compare', r1, other])
     assert rc == 2 and 'parameter max_steps is 5, but' in err, err
 
 
-def test_compare_runs_that_spell_out_a_default(tmp_path, capsys):
+def test_compare_runs_that_spell_out_a_default(tmp_path, cli):
     "Item 16: `-p max_steps 0` vs nothing was refused: 'parameter max_steps is None, but … has 0'."
     r1, r2 = _spelt_out_default_runs(tmp_path)
-    rc, out, err = _cli(['compare', r1, r2], capsys)
+    rc, out, err = cli(['compare', r1, r2])
     assert rc == 0, err
 
 
 # ---------------------------------------------------------------- item 14: predict takes --first-pass / --prior; first_pass stored absolute
-def test_predict_takes_first_pass_and_prior(tmp_path, capsys, monkeypatch):
+def test_predict_takes_first_pass_and_prior(tmp_path, monkeypatch, cli):
     "Item 14: the refusal of a moved first pass says 'pass --first-pass PATH', which predict did not have (argparse error)."
     import vlmfilm_wb.predict as P
     seen = {}
     def fake(ckpt, **kw): seen.update(kw); raise ConfigError('stop here')
     monkeypatch.setattr(P, 'segmenter_from_checkpoint', fake)
     _png(tmp_path / 'a.png', (20, 20))
-    rc, out, err = _cli(['predict', tmp_path / 'm.ckpt', tmp_path / 'a.png', '--out', tmp_path / 'o', '--first-pass', 'fp.ckpt',
-                         '--prior', 'pr.ckpt', '-q'], capsys)
+    rc, out, err = cli(['predict', tmp_path / 'm.ckpt', tmp_path / 'a.png', '--out', tmp_path / 'o', '--first-pass', 'fp.ckpt',
+                         '--prior', 'pr.ckpt', '-q'])
     assert rc == 2 and 'stop here' in err, err
     assert (seen['first_pass'], seen['prior']) == ('fp.ckpt', 'pr.ckpt')
 
@@ -433,10 +427,10 @@ def test_run_dataset_relative_to_the_callers_folder(workbench, tmp_path, monkeyp
     assert json.loads((d / 'params.json').read_text())['params']['dataset'] == 'synthetic_xca'
 
 
-def test_run_missing_relative_dataset_says_where_it_looked(workbench, tmp_path, monkeypatch, capsys):
+def test_run_missing_relative_dataset_says_where_it_looked(workbench, tmp_path, monkeypatch, cli):
     "Item 15: 'unknown dataset … (or pass a folder path)' without saying where it looked; now refused before any run folder."
     monkeypatch.chdir(tmp_path)
-    rc, out, err = _cli(['run', 'train', '-p', 'dataset', 'sub/none', '-q'], capsys)
+    rc, out, err = cli(['run', 'train', '-p', 'dataset', 'sub/none', '-q'])
     assert rc == 2 and f"dataset 'sub/none': no folder {tmp_path / 'sub' / 'none'}" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / 'cache' / 'runs').exists() or not any((tmp_path / 'cache' / 'runs').iterdir())
 
@@ -454,12 +448,12 @@ def test_unknown_dataset_name_says_where_it_looked(tmp_path, monkeypatch):
 @pytest.mark.parametrize('key, value, msg', [
     ('profiler_fingerprint', 'stats-v1', "profiler_fingerprint is a str ('stats-v1'): expected a mapping"),
     ('config', ['x'], "config is a list (['x']): expected a mapping")])
-def test_hand_edited_checkpoint_fingerprint(smoke27, tmp_path, capsys, key, value, msg):
+def test_hand_edited_checkpoint_fingerprint(smoke27, tmp_path, cli, key, value, msg):
     "Item 21: a string fingerprint raised AttributeError ('str' object has no attribute 'get') with a traceback."
     ck, db, _ = smoke27
     d = torch.load(ck, map_location='cpu', weights_only=True); d['vlmfilm_wb'][key] = value
     bad = tmp_path / 'edited.ckpt'; torch.save(d, bad)
     for cmd in (['eval', bad, '--split', 'val', '--limit', '1', '--db', db, '-q', '--out', tmp_path / 'e'],
                 ['predict', bad, _png(tmp_path / 'a.png', (40, 40)), '--db', db, '-q', '--out', tmp_path / 'p']):
-        rc, out, err = _cli(cmd, capsys)
+        rc, out, err = cli(cmd)
         assert rc == 2 and f'{bad}: {msg}' in err and len(err.strip().splitlines()) == 1, err

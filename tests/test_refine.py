@@ -5,14 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from vlmfilm_wb.cli import main as cli_main
 from vlmfilm_wb.core import sha256_file
 
 
-def _cli(args, capsys):
-    rc = cli_main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture(scope='module')
@@ -31,38 +26,38 @@ def refine(tmp_path_factory):
     torch.set_num_threads(threads)
 
 
-def test_train_eval_refiner(refine, capsys):
+def test_train_eval_refiner(refine, cli):
     d = refine['d']
-    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'flow', 'dfm_refine', '-p', 'prior', refine['a'], '-p', 'film_mode', 'off',
-                         '-p', 'film_stages', '[]', '-p', 'dataset', refine['root'], '--out', d/'ref', '--db', d/'p.sqlite', '-q'], capsys)
+    rc, out, err = cli(['train', '--preset', 'smoke', '-p', 'flow', 'dfm_refine', '-p', 'prior', refine['a'], '-p', 'film_mode', 'off',
+                         '-p', 'film_stages', '[]', '-p', 'dataset', refine['root'], '--out', d/'ref', '--db', d/'p.sqlite', '-q'])
     assert rc == 0, err
     import torch
     ck = torch.load(d/'ref'/'model.ckpt', map_location='cpu', weights_only=True)['vlmfilm_wb']
     assert ck['prior']['sha256'] == sha256_file(refine['a'])                  # the refiner stores its prior's hash
     s = json.loads((d/'ref'/'train_summary.json').read_text())
     assert s['prior']['sha256'] == ck['prior']['sha256'] and s['prior']['nfe_per_window'] == 1
-    rc, out, err = _cli(['eval', d/'ref'/'model.ckpt', '--out', d/'ev', '--db', d/'p.sqlite', '-q'], capsys)
+    rc, out, err = cli(['eval', d/'ref'/'model.ckpt', '--out', d/'ev', '--db', d/'p.sqlite', '-q'])
     assert rc == 0, err
     ev = json.loads((d/'ev'/'summary.json').read_text())
     assert ev['flow'] == 'dfm_refine' and ev['prior']['sha256'] == ck['prior']['sha256'] and ev['n_images'] == 2
     assert 'prior ' in out and 'NFE/window' in out
 
 
-def test_refiner_with_another_prior_refused(refine, capsys):
+def test_refiner_with_another_prior_refused(refine, cli):
     d = refine['d']
     if not (d/'ref'/'model.ckpt').is_file():
-        _cli(['train', '--preset', 'smoke', '-p', 'flow', 'dfm_refine', '-p', 'prior', refine['a'], '-p', 'film_mode', 'off',
-              '-p', 'film_stages', '[]', '-p', 'dataset', refine['root'], '--out', d/'ref', '--db', d/'p.sqlite', '-q'], capsys)
-    rc, out, err = _cli(['eval', d/'ref'/'model.ckpt', '--prior', refine['b'], '--out', d/'ev_b', '--db', d/'p.sqlite', '-q'], capsys)
+        cli(['train', '--preset', 'smoke', '-p', 'flow', 'dfm_refine', '-p', 'prior', refine['a'], '-p', 'film_mode', 'off',
+              '-p', 'film_stages', '[]', '-p', 'dataset', refine['root'], '--out', d/'ref', '--db', d/'p.sqlite', '-q'])
+    rc, out, err = cli(['eval', d/'ref'/'model.ckpt', '--prior', refine['b'], '--out', d/'ev_b', '--db', d/'p.sqlite', '-q'])
     assert rc == 2
     line = err.strip().splitlines()[-1]
     assert sha256_file(refine['a'])[:16] in line and sha256_file(refine['b'])[:16] in line, line
     assert not (d/'ev_b').exists()
 
 
-def test_refiner_needs_a_prior(refine, capsys):
-    rc, out, err = _cli(['train', '--preset', 'smoke', '-p', 'flow', 'cfm_refine', '-p', 'dataset', refine['root'],
-                         '--out', refine['d']/'noprior', '-q'], capsys)
+def test_refiner_needs_a_prior(refine, cli):
+    rc, out, err = cli(['train', '--preset', 'smoke', '-p', 'flow', 'cfm_refine', '-p', 'dataset', refine['root'],
+                         '--out', refine['d']/'noprior', '-q'])
     assert rc == 2 and 'refines a prior' in err
     assert not (refine['d']/'noprior'/'model.ckpt').exists()
 

@@ -30,7 +30,7 @@ Modules:
 - `vlmfilm_wb.store`: The content-addressed profile store (SQLite, WAL), the profile service that fills it, and the one profile-scope rule.
 - `vlmfilm_wb.synthetic`: A seeded procedural X-ray coronary angiogram generator with exact masks: the embedded `synthetic_xca` dataset.
 - `vlmfilm_wb.table`: The `table` profile backend: per-image values from a sidecar table (metadata, a control attribute) on the condition vector.
-- `vlmfilm_wb.train`: One config dataclass, a Lightning module and data module, `train()` for a whole run, and checkpoints that reload exactly.
+- `vlmfilm_wb.train`: The Lightning module and `train()` for a whole run: profiles and priors computed first, validation through the evaluation Segmenter, checkpoints that resume to the same weights.
 - `vlmfilm_wb.viz`: Figures for runs (loss curves, predictions, trajectories, FiLM parameters) and the interactive explorer."""
 
 __version__ = "0.1.0"

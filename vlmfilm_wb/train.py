@@ -1,4 +1,4 @@
-"""One config dataclass, a Lightning module and data module, `train()` for a whole run, and checkpoints that reload exactly.
+"""The Lightning module and `train()` for a whole run: profiles and priors computed first, validation through the evaluation Segmenter, checkpoints that resume to the same weights.
 
 `train(cfg, out_dir)` trains one run (a `config.RunConfig`):
 

@@ -1,5 +1,5 @@
 """Shared pytest fixtures: the real datasets beside the checkout, and a scratch workbench root per test."""
-import os
+import contextlib, os
 from pathlib import Path
 
 import pytest
@@ -42,3 +42,16 @@ def cli(capsys):
         out, err = capsys.readouterr()
         return rc, out, err
     return run
+
+
+@contextlib.contextmanager
+def smoke_checkpoint(tmp_path_factory, name: str):
+    "A smoke checkpoint trained in a scratch workbench (data, cache, runs under it, set for as long as the context lasts): (checkpoint, profile db, root)."
+    root = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in dict(DATA_ROOT=root / 'data', CACHE_DIR=root / 'cache', RUNS_DIR=root / 'cache' / 'runs').items():
+            mp.setenv(f'VLMFILM_WB_{k}', str(v))
+        from vlmfilm_wb.config import run_config
+        from vlmfilm_wb.train import train
+        s = train(run_config('smoke', name=name), root / 'run', store=root / 'p.sqlite', progress=False)
+        yield Path(s['checkpoint']), root / 'p.sqlite', root

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import smoke_checkpoint
 import torch
 
 from vlmfilm_wb.cli import main as cli_main
@@ -300,14 +301,8 @@ def test_run_prints_the_error_line_first(workbench):
 # ---------------------------------------------------------------- item 3: evaluations of one checkpoint never share a folder
 @pytest.fixture(scope='module')
 def smoke_ckpt(tmp_path_factory):
-    "A smoke-trained checkpoint (module scope: trained once) in a scratch workbench."
-    root = tmp_path_factory.mktemp('wb')
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in dict(DATA_ROOT=root / 'data', CACHE_DIR=root / 'cache', RUNS_DIR=root / 'cache' / 'runs').items():
-            mp.setenv(f'VLMFILM_WB_{k}', str(v))
-        from vlmfilm_wb.train import run_config, train
-        s = train(run_config('smoke', name='faults'), root / 'run', store=root / 'p.sqlite', progress=False)
-        yield Path(s['checkpoint']), root / 'p.sqlite'
+    "A smoke-trained checkpoint (module scope: trained once) in a scratch workbench: (checkpoint, profile db)."
+    with smoke_checkpoint(tmp_path_factory, 'faults') as r: yield r[:2]
 
 
 def _eval(ckpt, db, capsys, *args):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import smoke_checkpoint
 
 
 
@@ -242,13 +243,7 @@ def test_jpeg_exif_orientation_applied(tmp_path, caplog, orientation, k):
 @pytest.fixture(scope='module')
 def smoke27(tmp_path_factory):
     "A smoke-trained checkpoint (trained once for this module) in a scratch workbench: (checkpoint, profile db, root)."
-    root = tmp_path_factory.mktemp('wb27')
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in dict(DATA_ROOT=root / 'data', CACHE_DIR=root / 'cache', RUNS_DIR=root / 'cache' / 'runs').items():
-            mp.setenv(f'VLMFILM_WB_{k}', str(v))
-        from vlmfilm_wb.train import run_config, train
-        s = train(run_config('smoke', name='i27'), root / 'run', store=root / 'p.sqlite', progress=False)
-        yield Path(s['checkpoint']), root / 'p.sqlite', root
+    with smoke_checkpoint(tmp_path_factory, 'i27') as r: yield r
 
 
 def _png(path, shape, seed=0):

@@ -88,3 +88,15 @@ def test_out_of_fold_priors(refine, tmp_path):
     for i in range(len(names)):
         assert np.array_equal(pri[i], folds[i % 2].prob(dm.images('train').raw(i)[0]))
     assert s['prior_folds']['sha256'] == [f.sha256 for f in folds]
+
+
+def test_out_of_fold_priors_refused_under_ddp(refine, tmp_path):
+    "Every DDP rank would train the folds into the same folders: refused in one line before any fold trains."
+    import pytest
+    from vlmfilm_wb.core import ConfigError
+    from vlmfilm_wb.config import run_config
+    from vlmfilm_wb.train import train
+    cfg = run_config('smoke', flow='dfm_refine', prior=str(refine['a']), prior_folds=2, prior_train='mix', film_mode='off',
+                     film_stages=[], dataset=str(refine['root']), devices=2, strategy='ddp')
+    with pytest.raises(ConfigError, match='prior_folds 2 with 2 processes'): train(cfg, tmp_path/'ddp', progress=False)
+    assert not (tmp_path/'ddp'/'prior_folds').exists()

@@ -217,7 +217,8 @@ def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None 
     if infer: cfg = replace(cfg, infer=override(cfg.infer, infer))
     if first_pass is not None: cfg = replace(cfg, profile=replace(cfg.profile, first_pass=str(first_pass)))   # a moved first pass
     ck = read_checkpoint(path)['vlmfilm_wb']
-    if effective_film_mode(mode, trained) in ('on', 'shuffle'):           # same first pass, or an error naming both (before it is opened)
+    mode = effective_film_mode(mode, trained)                            # resolved once ($VLM_FILM_MODE included)
+    if mode in ('on', 'shuffle'):                                        # same first pass, or an error naming both (before it is opened)
         check_first_pass(cfg.profile, ck.get('profiler_fingerprint'), path)
     cond, svc, mode = build_conditioner(replace(cfg, model=replace(cfg.model, film_mode=mode)), store, trained)
     if svc is not None and ck.get('profiler_fingerprint') is not None and svc.fingerprint != ck['profiler_fingerprint']:

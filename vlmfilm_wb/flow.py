@@ -264,9 +264,10 @@ def flow_loss(model, mask: torch.Tensor,           # (B, 1, H, W) {0, 1}
               extras: dict|None = None,            # network keyword arguments (e.g. gate, gate_stages)
               extras_fn: Callable|None = None,     # p_1 -> network keyword arguments, from a detached pass
               prior: torch.Tensor|None = None,     # (B, 1, H, W) p_prior of a refinement path
+              path: FlowPath|None = None,          # the path object of `cfg` when the caller keeps one (training: built once per run)
              ) -> dict:
     "One training-loss evaluation on the flow's path: dict(loss, bce|mse, dice, cldice, p_1 (detached), t)."
-    path = flow_path(cfg)
+    path = path if path is not None else flow_path(cfg)
     t = path.sample_t(mask.shape[0], mask.device, generator)
     x_t, target = path.x_t(mask, t, generator, prior=prior)
     extras = dict(extras or {})

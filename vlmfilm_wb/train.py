@@ -105,7 +105,8 @@ class FlowSegModule(L.LightningModule):
         extras = None
         if extras_fn is not None and self.cfg.junction_gating.source == 'gt': extras, extras_fn = extras_fn(mask), None
         prior = training_prior(batch, self.cfg.flow) if self.path.needs_prior else None
-        out = flow_loss(self.net, mask, img, cond, self.cfg.flow, extras=extras, extras_fn=extras_fn, prior=prior)
+        out = flow_loss(self.net, mask, img, cond, self.cfg.flow, extras=extras, extras_fn=extras_fn, prior=prior,
+                        path=self.path)
         B = mask.shape[0]
         if cond is not None and self.global_step % max(1, self.cfg.train.log_every) == 0:
             self.log_dict({f'film/{k}': v for k, v in film_stats(self.net, cond).items()}, batch_size=B)
@@ -294,6 +295,8 @@ def train_prior_folds(cfg: RunConfig, out_dir: Path, store=None, progress: bool 
     images i with i % K == k (in `out_dir/prior_folds/fold<k>`, resumable); ([FirstPass] of the K models, their training seconds)."""
     K, base = int(cfg.flow.prior_folds), checkpoint_config(read_checkpoint(cfg.flow.prior))
     if K < 2: raise ConfigError(f"prior_folds {K}: expected 0 (off) or at least 2 folds")
+    if world_size(cfg.train) > 1: raise ConfigError(f"prior_folds {K} with {world_size(cfg.train)} processes: every rank would train the "
+                                                    "folds; train the run once in one process (its folds are kept and reused), then resume under DDP")
     fps, secs = [], 0.0
     for k in range(K):
         c = override(base, {'name': f'{base.name}-fold{k}', 'data.dataset': cfg.data.dataset, 'data.train_split': cfg.data.train_split,

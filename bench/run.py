@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/run.py                      # everything (about 30-40 minutes on a 2-core CPU)
     .venv/bin/python bench/run.py --only train store   # some sections
+    .venv/bin/python bench/run.py --only speed         # fp32 vs bf16-mixed, every throughput as a ratio to BasicUNet (1 thread)
     .venv/bin/python bench/run.py --only parser --quick   # the profile parser on 1 MB adversarial replies
     .venv/bin/python bench/run.py --checkpoint cache/runs/<run>/model.ckpt   # + quality against sampler steps
     .venv/bin/python bench/run.py --only quality --checkpoint CKPT --quality-splits test --quality-steps 1 2 4 8
@@ -46,7 +47,7 @@ def case_train(preset='small', film='on', batch=8, steps=12, warmup=3, patch=256
             times.append(time.perf_counter() - self.t)
     store = Path(tempfile.mkdtemp())/'p.sqlite'
     if basicunet:
-        return _basicunet(batch, steps, warmup, patch)
+        return _basicunet(batch, steps, warmup, patch, precision)
     mod = FlowSegModule(config_to_dict(cfg), str(store)); dm = VesselDataModule(cfg); mod.dm = dm
     cond, svc, _ = build_conditioner(cfg, str(store), cfg.model.film_mode); mod.conditioner, mod.service = cond, svc
     precompute_profiles(cfg, dm, svc, progress=False)
@@ -63,25 +64,35 @@ def case_train(preset='small', film='on', batch=8, steps=12, warmup=3, patch=256
                 params_m=sum(p.numel() for p in mod.net.parameters()) / 1e6, **_peak())
 
 
-def _basicunet(batch, steps, warmup, patch):
-    """The reference the issue quotes: a plain supervised MONAI BasicUNet step (Dice+BCE, Adam 1e-3)."""
+def _basicunet(batch, steps, warmup, patch, precision='32-true'):
+    """The reference the issue quotes: a plain supervised MONAI BasicUNet step (Dice+BCE, Adam 1e-3); bf16-mixed as Lightning
+    does it on a CPU (the forward and loss under `torch.autocast('cpu', torch.bfloat16)`, fp32 weights)."""
     import torch
+    from contextlib import nullcontext
     from monai.networks.nets import BasicUNet
     from monai.losses import DiceCELoss
+    torch.manual_seed(0)
     net = BasicUNet(spatial_dims=2, in_channels=1, out_channels=1)
     opt, loss_fn = torch.optim.Adam(net.parameters(), 1e-3), DiceCELoss(sigmoid=True)
     x, y = torch.randn(batch, 1, patch, patch), (torch.rand(batch, 1, patch, patch) < 0.1).float()
+    amp = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if precision == 'bf16-mixed' else nullcontext
     ts = []
     for i in range(steps):
-        t = time.perf_counter(); opt.zero_grad(); loss_fn(net(x), y).backward(); opt.step(); ts.append(time.perf_counter() - t)
+        t = time.perf_counter(); opt.zero_grad()
+        with amp(): loss = loss_fn(net(x).float(), y)
+        loss.backward(); opt.step(); ts.append(time.perf_counter() - t)
     ts = ts[warmup:]
     return dict(patches_per_s=batch / statistics.median(ts), step_ms=1000 * statistics.median(ts), steps_timed=len(ts),
                 params_m=sum(p.numel() for p in net.parameters()) / 1e6, **_peak())
 
 
-def case_sample(preset='small', size=300, sampler='euler', steps=(1, 2, 4, 8, 16, 32, 50), sw_batch=4, checkpoint=''):
-    """Seconds and network evaluations per whole image (sliding windows 256, overlap 0.25)."""
+def case_sample(preset='small', size=300, sampler='euler', steps=(1, 2, 4, 8, 16, 32, 50), sw_batch=4, checkpoint='', threads=0,
+                precision='32-true'):
+    """Seconds and network evaluations per whole image (sliding windows 256, overlap 0.25); bf16-mixed: under CPU autocast."""
     import numpy as np, torch
+    from contextlib import nullcontext
+    if threads: torch.set_num_threads(threads)
+    amp = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if precision == 'bf16-mixed' else nullcontext
     from vlmfilm_wb.model import VesselFlowNet, ModelConfig
     from vlmfilm_wb.condition import Conditioner
     from vlmfilm_wb.flow import FlowConfig, SamplerConfig
@@ -96,8 +107,10 @@ def case_sample(preset='small', size=300, sampler='euler', steps=(1, 2, 4, 8, 16
     for s in steps:
         seg = Segmenter(net, Conditioner('null', 'image'), FlowConfig(), SamplerConfig(sampler=sampler, sample_steps=s),
                         InferConfig(sw_batch_size=sw_batch))
-        seg.predict(dict(image=img, index=0, name='warm'), Src())
-        t = time.perf_counter(); r = seg.predict(dict(image=img, index=0, name='b'), Src()); dt = time.perf_counter() - t
+        with amp(): seg.predict(dict(image=img, index=0, name='warm'), Src())
+        t = time.perf_counter()
+        with amp(): r = seg.predict(dict(image=img, index=0, name='b'), Src())
+        dt = time.perf_counter() - t
         out.append(dict(steps=s, seconds=dt, nfe_per_window=r['nfe_per_window'], windows=r['windows']))
     return dict(rows=out, **_peak())
 
@@ -251,13 +264,48 @@ def machine() -> str:
     import torch
     cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
+    flags = next((l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags')), [])
+    bf16 = [f for f in ('avx512_bf16', 'amx_bf16') if f in flags]
+    cpu += f" ({'+'.join(bf16) if bf16 else 'no CPU bf16 instructions'})"
     return f"{os.cpu_count()}-core {cpu}, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {dev}, torch {torch.__version__}"
+
+
+def speed_section(add, steps, quick):
+    """Issue 29's speed table, one thread, side by side: training patches/s of tiny/small/base DFM (FiLM on) at batch 4 and 8 in
+    fp32 and bf16-mixed, each as a ratio to MONAI BasicUNet fp32 at the same batch measured in this run; eval s/image at 1 and
+    4 NFE in both precisions; peak RSS of each case."""
+    ref = {}
+    for batch in (4, 8):
+        for prec in ('32-true', 'bf16-mixed'):
+            r = run_case('train', basicunet=True, batch=batch, steps=steps, warmup=3, threads=1, precision=prec)
+            if 'error' in r: continue
+            if prec == '32-true': ref[batch] = r['patches_per_s']
+            add('speed', f'BasicUNet supervised 256x256 batch {batch}, {prec}, 1 thread', f"{r['patches_per_s']:.2f}", 'patches/s',
+                f"{r['patches_per_s'] / ref[batch]:.2f}x BasicUNet fp32, peak RSS {r['peak_rss_mb']:.0f} MB" if batch in ref else '')
+    for preset in ('tiny', 'small') + (() if quick else ('base',)):
+        for batch in (4, 8):
+            pps = {}
+            for prec in ('32-true', 'bf16-mixed'):
+                big = preset == 'base'
+                r = run_case('train', preset=preset, film='on', batch=batch, steps=6 if big else steps, warmup=2 if big else 3, threads=1,
+                             precision=prec)
+                if 'error' in r: continue
+                pps[prec] = r['patches_per_s']
+                add('speed', f'{preset} DFM FiLM on 256x256 batch {batch}, {prec}, 1 thread', f"{r['patches_per_s']:.2f}", 'patches/s',
+                    (f"{r['patches_per_s'] / ref[batch]:.2f}x BasicUNet fp32; " if batch in ref else '') +
+                    f"{r['params_m']:.2f}M params, peak RSS {r['peak_rss_mb']:.0f} MB")
+            if len(pps) == 2: add('speed', f'{preset} batch {batch}: bf16-mixed / fp32', f"{pps['bf16-mixed'] / pps['32-true']:.2f}", 'x speed')
+    for prec in ('32-true', 'bf16-mixed'):
+        r = run_case('sample', preset='small', size=512, sampler='euler', steps=[1, 4], threads=1, precision=prec)
+        for row in r.get('rows', []):
+            add('speed', f'small eval 512x512, {row["nfe_per_window"]} NFE/window, {prec}, 1 thread', f"{row['seconds']:.2f}", 's/image',
+                f"{row['windows']} windows, peak RSS {r['peak_rss_mb']:.0f} MB")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--case'); ap.add_argument('--kwargs', default='{}')
-    ap.add_argument('--only', nargs='*', default=['train', 'switches', 'sample', 'store', 'qwen', 'quality', 'parser'])
+    ap.add_argument('--only', nargs='*', default=['train', 'speed', 'switches', 'sample', 'store', 'qwen', 'quality', 'parser'])
     ap.add_argument('--checkpoint', default='', help='a trained checkpoint for the quality-against-steps section')
     ap.add_argument('--quality-splits', nargs='*', default=['val', 'test'], help='splits of the quality section')
     ap.add_argument('--quality-steps', nargs='*', type=int, default=None, help='sampler steps of the quality section (default 1 2 4 8 16; 1 2 4 8 with --quick)')
@@ -300,6 +348,8 @@ def main():
         r = run_case('train', basicunet=True, batch=4, steps=steps, warmup=3)
         if 'error' not in r: add('train', 'reference: MONAI BasicUNet supervised, batch 4', f"{r['patches_per_s']:.2f}", 'patches/s',
                                   f"{r['params_m']:.2f}M params, peak RSS {r['peak_rss_mb']:.0f} MB")
+    if 'speed' in a.only:
+        speed_section(add, steps, a.quick)
     if 'switches' in a.only:
         base = run_case('train', preset='small', film='on', batch=4, steps=steps, warmup=3)
         for label, kw in [('channels_last', dict(channels_last=True)), ('attention: math kernel instead of fused SDPA', dict(attn='math')),

@@ -222,9 +222,15 @@ def ablation_per_image(run_dir) -> dict[str, dict[int, list[dict]]]:
         out.setdefault(read_json(m/'train_summary.json')['name'], {})[int(seed[1])] = rows[:limit] if limit else rows
     return out
 
+def _arm_precisions(run_dir):
+    "(arm, resolved training precision or None where the run predates its record, model folder) of each trained model of a run."
+    for m in sorted((Path(run_dir)/'models').glob('*_s*')):
+        if (m/'train_summary.json').is_file():
+            s = read_json(m/'train_summary.json'); yield s['name'], s.get('train_precision'), m
+
 def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dict]:
     "(arm -> seed -> rows, the shared params) of `ablate_stages` runs that differ only in their seeds."
-    pooled, first, arm_defs = {}, None, {}
+    pooled, first, arm_defs, precs = {}, None, {}, {}
     for d in run_dirs:
         full = _run_params(d)
         p = {k: v for k, v in full.items() if k not in ('seeds', 'run_dir', 'arms', 'comparisons')}   # what must agree
@@ -239,6 +245,9 @@ def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dic
             for s, rows in by_seed.items():
                 if s in pooled.get(arm, {}): raise ConfigError(f"{d}: arm {arm!r} seed {s} is in two of the runs")
                 pooled.setdefault(arm, {})[s] = rows
+        for arm, prec, where in _arm_precisions(d):          # `precision: auto` resolves per machine: one arm, one precision
+            if prec and precs.setdefault(arm, (prec, where))[0] != prec:
+                raise ConfigError(f"{where}: arm {arm!r} was trained in {prec}, but {precs[arm][1]} in {precs[arm][0]} (one arm, one precision)")
     return pooled, (first[2] if first else {})
 
 SEED_TABLE_COLUMNS = ('arm', 'seeds', 'dice', 'dice_per_seed', 'dice_seed_sd', 'cldice', 'betti0_error', 'betti1_error')

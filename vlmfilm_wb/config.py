@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RUN_PRESETS', 'RUN_PRESET_KEY', 'DataConfig', 'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config',
-           'prepared_config', 'read_run_config', 'run_config_from', 'run_config_yaml', 'write_run_config', 'world_size',
-           'effective_lr']
+           'cpu_has_bf16', 'resolve_precision', 'prepared_config', 'read_run_config', 'run_config_from',
+           'run_config_yaml', 'write_run_config', 'world_size', 'effective_lr']
 
 # %% ../nbs/11a_config.ipynb #f97df38b
 @dataclass
@@ -75,7 +75,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema: bool = False
     ema_decay: float = 0.999
-    precision: Literal['32-true', 'bf16-mixed', '16-mixed'] = '32-true'
+    precision: Literal['auto', '32-true', 'bf16-mixed', '16-mixed'] = '32-true'   # auto: bf16-mixed where the chip has bf16 (resolved per run)
     seed: int = 0
     val_every: int = 250              # validate every N optimisation steps (and always at the last step)
     log_every: int = 10
@@ -148,14 +148,30 @@ def _embed_dim_for(cfg: RunConfig) -> int:
     if cfg.profile.feature_mode == 'json' or effective_film_mode(cfg.model.film_mode) in ('off',): return 0
     return make_profiler(cfg.profile).embed_dim()
 
+def cpu_has_bf16(cpuinfo: str|None = None) -> bool:
+    "Whether the CPU has bf16 matrix instructions (AVX512-BF16 or AMX-BF16), from `/proc/cpuinfo`'s flags (False where unreadable)."
+    if cpuinfo is None:
+        try: cpuinfo = Path('/proc/cpuinfo').read_text()
+        except OSError: return False
+    flags = next((l.split(':', 1)[1].split() for l in cpuinfo.splitlines() if l.startswith('flags')), [])
+    return bool({'avx512_bf16', 'amx_bf16'} & set(flags))
+
+def resolve_precision(t: TrainConfig, cpuinfo: str|None = None) -> str:
+    "`t.precision`, with 'auto' made concrete: bf16-mixed on a bf16 GPU (when the accelerator may use it) or a bf16 CPU, else 32-true."
+    if t.precision != 'auto': return t.precision
+    import torch
+    if t.accelerator in ('auto', 'gpu', 'cuda') and torch.cuda.is_available():
+        return 'bf16-mixed' if torch.cuda.is_bf16_supported() else '32-true'
+    return 'bf16-mixed' if t.accelerator in ('auto', 'cpu') and cpu_has_bf16(cpuinfo) else '32-true'
+
 def prepared_config(cfg: RunConfig) -> RunConfig:
-    "The config as a checkpoint stores it: dataset folder absolute, FiLM mode and model preset resolved, the profiler's embedding size."
+    "The config as a checkpoint stores it: dataset folder absolute, FiLM mode, model preset and precision resolved, the profiler's embedding size."
     cfg = absolute_dataset(cfg)
     if cfg.profile.profiler == 'table' and not cfg.profile.table_path:    # a table profiler reads the run's own dataset's tables
         cfg = replace(cfg, profile=replace(cfg.profile, table_path=str(cfg.data.dataset)))
     mode = effective_film_mode(cfg.model.film_mode)
-    return replace(cfg, model=replace(resolve_model_config(replace(cfg.model, film_mode=mode)), embed_dim=_embed_dim_for(cfg)))
-
+    return replace(cfg, model=replace(resolve_model_config(replace(cfg.model, film_mode=mode)), embed_dim=_embed_dim_for(cfg)),
+                   train=replace(cfg.train, precision=resolve_precision(cfg.train)))
 
 # %% ../nbs/11a_config.ipynb #c842f56f
 RUN_PRESET_KEY = 'run_preset'    # a run config file's named preset (the `--preset` of `vlmfilm-wb train`)

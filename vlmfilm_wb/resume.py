@@ -22,7 +22,8 @@ from .checkpoint import read_checkpoint, checkpoint_config
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RESUME_MAY_DIFFER', 'TrainingInterrupted', 'LastCheckpoint', 'resume_point', 'StepProgressBar']
+__all__ = ['log', 'RESUME_MAY_DIFFER', 'TrainingInterrupted', 'LastCheckpoint', 'resume_point', 'StepProgressBar',
+           'SegmentCSVLogger']
 
 # %% ../nbs/12b_resume.ipynb #f1e6c0a4
 class TrainingInterrupted(KeyboardInterrupt):
@@ -109,3 +110,37 @@ class StepProgressBar(TQDMProgressBar):
         bar, n = self._train_progress_bar, int(trainer.global_step)
         if bar is not None and not bar.disable and self._should_update(n, bar.total):
             bar.n = n; bar.set_postfix(self.get_metrics(trainer, pl_module)); bar.refresh()
+
+# %% ../nbs/12b_resume.ipynb #be9dab59
+import csv
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.fabric.loggers.logger import rank_zero_experiment
+
+class _SegmentWriter(ExperimentWriter):
+    "Lightning's CSV writer, keeping an existing `metrics.csv`'s rows with a step before `keep_before` instead of deleting the file."
+    def __init__(self, log_dir: str, keep_before: int|None):
+        self.keep_before = keep_before; super().__init__(log_dir)
+    def _check_log_dir_exists(self):
+        f = Path(self.metrics_file_path)
+        if self.keep_before is None or not f.is_file(): return super()._check_log_dir_exists()
+        with open(f, newline='') as fh:
+            r = csv.DictReader(fh); keys, rows = list(r.fieldnames or []), list(r)
+        rows = [x for x in rows if x.get('step') not in (None, '') and int(float(x['step'])) < self.keep_before]
+        tmp = f.with_name(f'.{f.name}.tmp')
+        with open(tmp, 'w', newline='') as fh:
+            w = csv.DictWriter(fh, fieldnames=keys); w.writeheader(); w.writerows(rows)
+        os.replace(tmp, f)
+        self.metrics_keys = sorted(keys)             # new rows are appended under this header (Lightning rewrites it for new keys)
+
+class SegmentCSVLogger(CSVLogger):
+    "`CSVLogger` that keeps the rows before step `keep_before` of a resumed run's `metrics.csv` (None: a new run) and flushes every `flush_every` steps."
+    def __init__(self, save_dir, keep_before: int|None = None, flush_every: int = 100, **kw):
+        super().__init__(save_dir, flush_logs_every_n_steps=max(1, int(flush_every)), **kw); self.keep_before = keep_before
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _SegmentWriter(self.log_dir, self.keep_before)
+        return self._experiment

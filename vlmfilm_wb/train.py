@@ -43,7 +43,7 @@ from .checkpoint import (build_network, build_conditioner, gating, prior_source,
                                    segmenter_from_checkpoint, describe_file)
 from .datamodule import VesselDataModule, _FromStep, _Indices, _rank_world
 from .resume import (TrainingInterrupted, LastCheckpoint, resume_point, _save_atomic, _save_interrupted,
-                               RESUME_MAY_DIFFER, StepProgressBar)
+                               RESUME_MAY_DIFFER, StepProgressBar, SegmentCSVLogger)
 
 log = logging.getLogger(__name__)
 
@@ -307,12 +307,12 @@ def train_prior_folds(cfg: RunConfig, out_dir: Path, store=None, progress: bool 
     return fps, secs
 
 # %% ../nbs/12_train.ipynb #a0d632d3
-def build_trainer(cfg: RunConfig, out_dir: Path, progress: bool = True) -> L.Trainer:
-    "The Lightning trainer of a run: CSV (+ TensorBoard) logs, learning-rate monitor, progress bar, EMA, `last.ckpt`."
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+def build_trainer(cfg: RunConfig, out_dir: Path, progress: bool = True, resumed_at: int|None = None) -> L.Trainer:
+    "The Lightning trainer of a run: CSV (+ TensorBoard) logs (a resumed run's earlier rows kept), learning-rate monitor, progress bar, EMA, `last.ckpt`."
+    from lightning.pytorch.loggers import TensorBoardLogger
     from lightning.pytorch.callbacks import EMAWeightAveraging, LearningRateMonitor
     t = cfg.train
-    loggers = [CSVLogger(str(out_dir), name='logs', version='')]
+    loggers = [SegmentCSVLogger(str(out_dir), keep_before=resumed_at, flush_every=t.checkpoint_every or 100, name='logs', version='')]
     if t.tensorboard: loggers.append(TensorBoardLogger(str(out_dir), name='tb', version=''))
     callbacks = [LearningRateMonitor('step')] + ([StepProgressBar(refresh_rate=max(1, t.log_every))] if progress else [])
     if t.ema: callbacks.append(EMAWeightAveraging(decay=t.ema_decay))
@@ -353,7 +353,7 @@ def _finish(cfg: RunConfig, module, trainer: L.Trainer, out_dir: Path, svc, star
     s, train_s = module.last_val['summary'], module.fit_seconds
     summary = dict(name=cfg.name, checkpoint=str(ckpt), steps=int(trainer.global_step), train_seconds=train_s,
                    patches_per_second=trainer.global_step * cfg.data.batch_size / max(train_s, 1e-9),
-                   parameters=count_parameters(module.net), flow=cfg.flow.flow, film_mode=cfg.model.film_mode, film_stages=cfg.model.film_stages,
+                   parameters=count_parameters(module.net), train_precision=cfg.train.precision, flow=cfg.flow.flow, film_mode=cfg.model.film_mode, film_stages=cfg.model.film_stages,
                    val=dict(step=module.last_val['step'], n_images=module.last_val['n_images'],
                             **{k: s[k] for k in ('dice', 'cldice', 'iou', 'precision', 'recall', 'betti0_error', 'betti1_error')},
                             dice_pooled=s['pooled']['dice']),
@@ -393,7 +393,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
             log.info("%d processes (%s): effective batch %d = %d x %d, lr %.3g (lr_rule %s)", world_size(cfg.train), cfg.train.strategy,
                      cfg.data.batch_size * world_size(cfg.train), cfg.data.batch_size, world_size(cfg.train), effective_lr(cfg.train), cfg.train.lr_rule)
     if cfg.train.compile: module.net = torch.compile(module.net)
-    trainer = build_trainer(cfg, out_dir, progress)
+    trainer = build_trainer(cfg, out_dir, progress, resumed_at=start)
     _fit(trainer, module, dm, point)
     svc = module.service
     if trainer.interrupted:

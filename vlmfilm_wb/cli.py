@@ -271,7 +271,7 @@ def _runs(a):
     from vlmfilm_wb.runs import collect_runs
     df = collect_runs(template=a.template)
     if a.csv: df.to_csv(a.csv, index=False); print(f"wrote {a.csv}")
-    cols = [c for c in df.columns if c in ('run', 'template', 'status', 'commit') or c.startswith(('m.test.dice', 'm.val.dice', 'm.test.cldice'))]
+    cols = [c for c in df.columns if c in ('run', 'template', 'status', 'commit', 'precision') or c.startswith(('m.test.dice', 'm.val.dice', 'm.test.cldice'))]
     import pandas as pd
     with pd.option_context('display.max_rows', 200, 'display.width', 200): print(df[cols] if len(df) else '(no runs)')
 

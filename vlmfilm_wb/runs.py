@@ -570,8 +570,13 @@ def _flatten(d: dict, prefix: str) -> dict:
         else: out[f'{prefix}{k}'] = v if not isinstance(v, list) else json.dumps(v)
     return out
 
+def _precisions(d: Path) -> str|None:
+    "The training precisions (resolved, as train_summary.json records them) of a run folder and of its models/*, joined."
+    found = {read_json(f).get('train_precision') for f in [d/'train_summary.json', *sorted((d/'models').glob('*/train_summary.json'))] if f.is_file()}
+    return ','.join(sorted(p for p in found if p)) or None
+
 def collect_runs(runs_dir: str|Path|None = None, template: str|None = None):
-    "DataFrame of all runs: run, template, status, p.* parameters and m.* metrics."
+    "DataFrame of all runs: run, template, status, commit, training precision, p.* parameters and m.* metrics."
     import pandas as pd
     runs_dir = Path(runs_dir or load_settings().runs_dir)
     rows = []
@@ -583,5 +588,6 @@ def collect_runs(runs_dir: str|Path|None = None, template: str|None = None):
         m = read_json(d/'metrics.json') if (d/'metrics.json').is_file() else {'status': 'running or killed'}
         commit = (p.get('git_commit') or '')[:10] + ('+dirty' if p.get('git_dirty') else '')   # what the run ran from
         rows.append(dict(run=d.name, template=p.get('template'), status=m.get('status'), started=p.get('started'), commit=commit or None,
+                         precision=_precisions(d),
                          **_flatten(p.get('params', {}), 'p.'), **_flatten({k: v for k, v in m.items() if k not in ('status',)}, 'm.')))
     return pd.DataFrame(rows)

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 # %% auto #0
-__all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'OUTPUT_MARKER', 'WorkbenchError', 'ConfigError', 'DataError', 'CacheError',
-           'CheckpointError', 'refused_pickle_message', 'find_project_root', 'Settings', 'load_settings',
+__all__ = ['SETTINGS_SECTION', 'ENV_PREFIX', 'OUTPUT_MARKER', 'PROGRESS_ENV', 'WorkbenchError', 'ConfigError', 'DataError',
+           'CacheError', 'CheckpointError', 'refused_pickle_message', 'find_project_root', 'Settings', 'load_settings',
            'resolve_device', 'tune_malloc', 'atomic_write_bytes', 'atomic_write_text', 'write_json', 'read_json',
            'mark_output_dir', 'output_dir_marker', 'check_output_dir', 'check_writable', 'replace_dir',
            'resolved_run_params', 'interval_text', 'in_interval', 'check_ranges', 'yaml_load', 'config_from_dict',
            'config_to_dict', 'leaf_paths', 'override', 'read_yaml_mapping', 'yaml_overrides', 'config_yaml',
-           'stable_hash', 'sha256_file', 'pixel_hash']
+           'stable_hash', 'sha256_file', 'pixel_hash', 'ProgressLine', 'progress_env', 'progress_bar']
 
 # %% ../nbs/00_core.ipynb #b06935c5
 class WorkbenchError(Exception):
@@ -505,3 +505,59 @@ def pixel_hash(a) -> str:
     h.update(memoryview(a).cast('B'))
     return h.hexdigest()
 
+
+# %% ../nbs/00_core.ipynb #95de2e64
+import sys, time
+PROGRESS_ENV = 'VLMFILM_WB_PROGRESS'   # set by `vlmfilm-wb run`: long loops report to the process's stderr (the terminal under papermill)
+
+def _duration(s: float) -> str:
+    s = int(round(s)); return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+class ProgressLine:
+    "A progress line: `update(k)` adds k, `set(n, **fields)` sets the count; in place on a terminal, every `every` updates into a file."
+    def __init__(self, total: int, desc: str, initial: int = 0, stream=None, every: int|None = None, unit: str = 'it'):
+        self.stream = stream if stream is not None else sys.__stderr__
+        self.tty = bool(getattr(self.stream, 'isatty', lambda: False)())
+        self.total, self.desc, self.unit, self.n0, self.n, self.fields = int(total), desc, unit, int(initial), int(initial), {}
+        self.every = every or max(1, (self.total - self.n0) // 10)
+        self.t0, self._shown, self._shown_n = time.monotonic(), -1.0, None
+    def text(self) -> str:
+        dt, done = time.monotonic() - self.t0, self.n - self.n0
+        rate = done / dt if dt > 0 and done else None
+        parts = [f"{self.desc} {self.n}/{self.total}"] + [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.fields.items()]
+        if rate: parts += [f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s/{self.unit}",
+                           f"ETA {_duration(max(0, self.total - self.n) / rate)}" if self.n < self.total else f"in {_duration(dt)}"]
+        return '  '.join(parts)
+    def _show(self, force: bool = False):
+        now, last = time.monotonic(), self.n >= self.total
+        if self.tty:
+            if force or last or now - self._shown >= 0.5: self.stream.write('\r' + self.text() + '\x1b[K'); self.stream.flush(); self._shown = now
+        elif (force or last or (self.n - self.n0) % self.every == 0) and self._shown_n != self.n:
+            self.stream.write(self.text() + '\n'); self.stream.flush(); self._shown_n = self.n
+    def set(self, n: int, **fields):
+        self.n, self.fields = int(n), {**self.fields, **fields}; self._show()
+    def update(self, k: int = 1, **fields): self.set(self.n + k, **fields)
+    def close(self):
+        if self.tty: self._show(force=True); self.stream.write('\n'); self.stream.flush()
+        elif self._shown_n != self.n: self._show(force=True)
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
+from contextlib import contextmanager
+
+@contextmanager
+def progress_env(on: bool = True):
+    "Within: `PROGRESS_ENV` set (when `on`), so processes started here (a papermill kernel) report their loops to stderr; restored after."
+    was = os.environ.get(PROGRESS_ENV)
+    if on: os.environ[PROGRESS_ENV] = '1'
+    try: yield
+    finally:
+        if was is None: os.environ.pop(PROGRESS_ENV, None)
+        else: os.environ[PROGRESS_ENV] = was
+
+def progress_bar(total: int, desc: str, disable: bool = False, initial: int = 0, unit: str = 'it'):
+    """A tqdm bar (none when `disable`), or, while a template runs under `vlmfilm-wb run` (which sets `PROGRESS_ENV`), a
+    `ProgressLine` to stderr whatever `disable` says: templates turn their notebook bars off, the terminal still sees the loop."""
+    from tqdm.auto import tqdm
+    if os.environ.get(PROGRESS_ENV): return ProgressLine(total, desc, initial=initial, unit=unit)
+    return tqdm(total=total, desc=desc, disable=disable, initial=initial, unit=unit)

@@ -203,10 +203,11 @@ def predict_and_score(seg: Segmenter, ds, i: int, capture=()) -> dict:
 
 def predict_split(seg: Segmenter, ds, progress: bool = False, limit: int|None = None, capture=()) -> Iterator[dict]:
     "`predict_and_score` for each of the first `limit` images of `ds` (all by default)."
-    from tqdm.auto import tqdm
+    from vlmfilm_wb.core import progress_bar
     n = len(ds) if limit is None else min(limit, len(ds))
-    for i in tqdm(range(n), desc=f'predict {ds.split}', disable=not progress):
-        yield predict_and_score(seg, ds, i, capture)
+    with progress_bar(n, f'predict {ds.split}', disable=not progress, unit='image') as bar:
+        for i in range(n):
+            yield predict_and_score(seg, ds, i, capture); bar.update()
 
 # %% ../nbs/11_infer.ipynb #0674c1be
 @torch.no_grad()

@@ -173,13 +173,15 @@ def load_frames(inputs, frames: str|int = 'all') -> Frames:
 # %% ../nbs/19_predict.ipynb #c0ef086b
 def predict_frames(seg, frames: Frames, progress: bool = False):
     "Per frame: dict(name, index, prob (H, W) float32, pred (H, W) bool, nfe_per_window, windows, seconds)."
-    from tqdm.auto import tqdm
-    for i in tqdm(range(len(frames)), desc='predict', disable=not progress):
-        item = frames[i]
-        t0 = time.perf_counter()
-        r = seg.predict(item, frames)
-        yield dict(name=item['name'], index=i, prob=r['prob'], pred=r['prob'] > seg.infer.threshold,
-                   nfe_per_window=int(r['nfe_per_window']), windows=int(r['windows']), seconds=time.perf_counter() - t0)
+    from vlmfilm_wb.core import progress_bar
+    with progress_bar(len(frames), 'predict', disable=not progress, unit='frame') as bar:
+        for i in range(len(frames)):
+            item = frames[i]
+            t0 = time.perf_counter()
+            r = seg.predict(item, frames)
+            yield dict(name=item['name'], index=i, prob=r['prob'], pred=r['prob'] > seg.infer.threshold,
+                       nfe_per_window=int(r['nfe_per_window']), windows=int(r['windows']), seconds=time.perf_counter() - t0)
+            bar.update()
 
 def frame_row(r: dict, info: dict) -> dict:
     "One CSV row for prediction `r` of a frame read with `info`."

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RESUME_MAY_DIFFER', 'TrainingInterrupted', 'LastCheckpoint', 'resume_point', 'StepProgressBar',
-           'SegmentCSVLogger']
+           'StepProgressLine', 'SegmentCSVLogger']
 
 # %% ../nbs/12b_resume.ipynb #f1e6c0a4
 class TrainingInterrupted(KeyboardInterrupt):
@@ -110,6 +110,21 @@ class StepProgressBar(TQDMProgressBar):
         bar, n = self._train_progress_bar, int(trainer.global_step)
         if bar is not None and not bar.disable and self._should_update(n, bar.total):
             bar.n = n; bar.set_postfix(self.get_metrics(trainer, pl_module)); bar.refresh()
+
+# %% ../nbs/12b_resume.ipynb #c2a1efa3
+from .core import ProgressLine, PROGRESS_ENV
+
+class StepProgressLine(L.Callback):
+    "The training's step, loss, rate and time left as a `core.ProgressLine` on stderr (rank 0): what a terminal shows while a template trains."
+    line = None
+    def on_train_start(self, trainer, pl_module):
+        if trainer.is_global_zero: self.line = ProgressLine(int(trainer.max_steps), 'training', initial=int(trainer.global_step), unit='step')
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.line is None: return
+        loss = trainer.callback_metrics.get('train/loss')
+        self.line.set(int(trainer.global_step), **({'loss': float(loss)} if loss is not None else {}))
+    def on_train_end(self, trainer, pl_module):
+        if self.line is not None: self.line.close(); self.line = None
 
 # %% ../nbs/12b_resume.ipynb #be9dab59
 import csv

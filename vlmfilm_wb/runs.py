@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .core import ConfigError, WorkbenchError, load_settings, write_json, read_json, find_project_root, \
-    OUTPUT_MARKER, check_output_dir, mark_output_dir
+    OUTPUT_MARKER, check_output_dir, mark_output_dir, progress_env
 from .core import _parse_scalar, _suggest, yaml_load, config_yaml
 from .data import REGISTRY
 
@@ -289,8 +289,9 @@ def run_template(template: str|Path|None = None, params: dict|None = None, slug:
     out_nb = d/f'{name}.ipynb'
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(path), str(out_nb), parameters={**params, 'run_dir': str(d)}, cwd=str(find_project_root()),
-                            kernel_name=kernel_name, progress_bar=progress, log_output=log_output)
+        with progress_env(progress):             # the kernel inherits it: training, evaluation and warm-up report to the terminal
+            pm.execute_notebook(str(path), str(out_nb), parameters={**params, 'run_dir': str(d)}, cwd=str(find_project_root()),
+                                kernel_name=kernel_name, progress_bar=progress, log_output=log_output)
     except KeyboardInterrupt:                 # Ctrl+C in the runner (the kernel has its own session: it is shut down)
         return _interrupted(d, out_nb, dict(reason='KeyboardInterrupt: the runner was interrupted (Ctrl+C / SIGINT)'), t0)
     except Exception as e:

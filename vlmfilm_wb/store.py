@@ -325,7 +325,7 @@ def warm_profiles(dataset: str|Path, split: str, cfg: ProfileConfig, store: str|
                   images=None, service: ProfileService|None = None) -> dict:
     """Profile every image (scope `image`) or inference window (scope `patch`: `window`/`overlap` as inference, default
     `InferConfig`'s) of a split; returns the store stats. Training passes its loaded `images` and open `service`."""
-    from tqdm.auto import tqdm
+    from vlmfilm_wb.core import progress_bar
     from vlmfilm_wb.data import VesselImages, resolve_dataset
     from vlmfilm_wb.infer import InferConfig
     overlap = InferConfig.overlap if overlap is None else overlap
@@ -336,7 +336,7 @@ def warm_profiles(dataset: str|Path, split: str, cfg: ProfileConfig, store: str|
         from vlmfilm_wb.infer import window_slices
         jobs = [ds.raw(i)[0][sl] for i in range(len(ds)) for sl in window_slices(ds.raw(i)[0].shape, window, overlap)]
     bs = max(1, cfg.profile_batch_size)
-    with tqdm(total=len(jobs), desc=f'profiles {Path(str(dataset)).name}/{split} ({cfg.profiler})', disable=not progress) as bar:
+    with progress_bar(len(jobs), f'profiles {Path(str(dataset)).name}/{split} ({cfg.profiler})', disable=not progress) as bar:
         for i in range(0, len(jobs), bs):
             svc.results(jobs[i:i + bs]); bar.update(len(jobs[i:i + bs]))
     if service is None: svc.close(); return ProfileStore(svc.store.path).stats()

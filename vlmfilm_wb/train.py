@@ -43,7 +43,8 @@ from .checkpoint import (build_network, build_conditioner, gating, prior_source,
                                    segmenter_from_checkpoint, describe_file)
 from .datamodule import VesselDataModule, _FromStep, _Indices, _rank_world
 from .resume import (TrainingInterrupted, LastCheckpoint, resume_point, _save_atomic, _save_interrupted,
-                               RESUME_MAY_DIFFER, StepProgressBar, SegmentCSVLogger)
+                               RESUME_MAY_DIFFER, StepProgressBar, StepProgressLine, SegmentCSVLogger)
+from .core import PROGRESS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +315,8 @@ def build_trainer(cfg: RunConfig, out_dir: Path, progress: bool = True, resumed_
     t = cfg.train
     loggers = [SegmentCSVLogger(str(out_dir), keep_before=resumed_at, flush_every=t.checkpoint_every or 100, name='logs', version='')]
     if t.tensorboard: loggers.append(TensorBoardLogger(str(out_dir), name='tb', version=''))
-    callbacks = [LearningRateMonitor('step')] + ([StepProgressBar(refresh_rate=max(1, t.log_every))] if progress else [])
+    callbacks = [LearningRateMonitor('step')] + ([StepProgressBar(refresh_rate=max(1, t.log_every))] if progress else []) \
+        + ([StepProgressLine()] if os.environ.get(PROGRESS_ENV) else [])          # under `vlmfilm-wb run`: the terminal sees the steps
     if t.ema: callbacks.append(EMAWeightAveraging(decay=t.ema_decay))
     callbacks.append(LastCheckpoint(out_dir, t.checkpoint_every, min(t.val_every, t.max_steps), t.max_steps))
     return L.Trainer(max_steps=t.max_steps, val_check_interval=min(t.val_every, t.max_steps), check_val_every_n_epoch=None,

@@ -452,3 +452,37 @@ def test_hand_edited_checkpoint_fingerprint(smoke27, tmp_path, cli, key, value, 
                 ['predict', bad, _png(tmp_path / 'a.png', (40, 40)), '--db', db, '-q', '--out', tmp_path / 'p']):
         rc, out, err = cli(cmd)
         assert rc == 2 and f'{bad}: {msg}' in err and len(err.strip().splitlines()) == 1, err
+
+
+# ---------------------------------------------------------------- items 12 and 20: trainer settings Lightning refuses late, or hangs on
+@pytest.mark.parametrize('args, msg', [
+    (['-p', 'strategy', 'nonsense'], "train.strategy: 'nonsense' is not a Lightning strategy"),
+    (['-p', 'devices', '0'], "train.devices: 0: expected a process count >= 1"),
+    (['-p', 'devices', '[0, 0]'], "train.devices: [0, 0]: expected distinct GPU ids"),
+    (['-p', 'accelerator', 'bogus'], "train.accelerator: 'bogus' is not one of"),
+    (['-p', 'num_nodes', '2', '-p', 'strategy', 'ddp'], "train.num_nodes: 2 needs a launcher")])
+def test_trainer_settings_refused_before_the_run_folder(tmp_path, cli, monkeypatch, args, msg):
+    "Were Lightning tracebacks after the run folder existed (12: waited forever for the other node, Ctrl+C did not stop it)."
+    for k in ('SLURM_NTASKS', 'WORLD_SIZE', 'MASTER_ADDR'): monkeypatch.delenv(k, raising=False)
+    rc, out, err = cli(['train', '--preset', 'smoke', *args, '--out', tmp_path / 'run'])
+    assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / 'run').exists()
+
+
+def test_gpu_accelerator_without_a_gpu(tmp_path, cli):
+    import torch
+    if torch.cuda.is_available(): pytest.skip('this machine has a GPU')
+    rc, out, err = cli(['train', '--preset', 'smoke', '-p', 'accelerator', 'gpu', '--out', tmp_path / 'run'])
+    assert rc == 2 and "train.accelerator: 'gpu', but this machine has no CUDA GPU" in err and not (tmp_path / 'run').exists()
+
+
+def test_more_processes_than_validation_images(tmp_path, cli):
+    from PIL import Image
+    for s in ('train', 'val'):
+        for d in ('images', 'masks'): (tmp_path / 'ds' / s / d).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / 'ds' / s / 'images' / f'{i}.png')
+            Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / 'ds' / s / 'masks' / f'{i}.png')
+    rc, out, err = cli(['train', '--preset', 'smoke', '-p', 'dataset', tmp_path / 'ds', '-p', 'strategy', 'ddp', '-p', 'devices', '3',
+                        '--out', tmp_path / 'run'])
+    assert rc == 2 and '3 training processes but 2 validation images' in err and not (tmp_path / 'run').exists(), err

@@ -127,6 +127,8 @@ def _train(a):
     else:
         preset, cfg = _train_config(a)
         if a.print_config: return _print_run_config(cfg)
+        from vlmfilm_wb.config import check_launch
+        check_launch(cfg)                                     # before the run folder: one line, not Lightning's traceback
         ov = {('model.preset' if k == 'preset' else k): v for k, v in _overrides(a.param).items()}   # -p preset: the model's
         out = start_run('cli-train', {'preset': preset, **ov}, slug=cfg.name, out=a.out, force=a.force,
                         config=config_to_dict(cfg), source='cli', **({'config_file': str(Path(a.config).resolve())} if a.config else {}))

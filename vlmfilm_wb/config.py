@@ -11,7 +11,7 @@ checkpoint stores and what a resumed run must match."""
 
 # %% ../nbs/11a_config.ipynb #9d4f97d5
 from __future__ import annotations
-import logging
+import logging, os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -29,9 +29,9 @@ from .junction import JunctionConfig
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUN_PRESETS', 'RUN_PRESET_KEY', 'DataConfig', 'TrainConfig', 'RunConfig', 'absolute_dataset', 'run_config',
-           'cpu_has_bf16', 'resolve_precision', 'prepared_config', 'read_run_config', 'run_config_from',
-           'run_config_yaml', 'write_run_config', 'world_size', 'effective_lr']
+__all__ = ['log', 'RUN_PRESETS', 'RUN_PRESET_KEY', 'LAUNCHER_ENV', 'DataConfig', 'TrainConfig', 'RunConfig', 'absolute_dataset',
+           'run_config', 'cpu_has_bf16', 'resolve_precision', 'prepared_config', 'read_run_config', 'run_config_from',
+           'run_config_yaml', 'write_run_config', 'world_size', 'effective_lr', 'check_launch']
 
 # %% ../nbs/11a_config.ipynb #f97df38b
 @dataclass
@@ -217,3 +217,42 @@ def effective_lr(t: TrainConfig) -> float:
     n = world_size(t)
     return t.lr * {'constant': 1.0, 'linear': float(n), 'sqrt': math.sqrt(n)}[t.lr_rule]
 
+
+# %% ../nbs/11a_config.ipynb #d5e3e11f
+LAUNCHER_ENV = ('SLURM_NTASKS', 'WORLD_SIZE', 'MASTER_ADDR')   # set by srun / torchrun / a cluster launcher
+
+def _val_images(cfg: RunConfig) -> int|None:
+    "How many validation images the run has (after val_limit); None when the dataset cannot be listed here."
+    from vlmfilm_wb.data import scan_split, REGISTRY
+    d = cfg.data
+    if d.dataset in REGISTRY: return None                          # generated or installed on first use: not counted here
+    try: n = len(scan_split(d.dataset, d.val_split, d.image_dir, d.mask_dir, d.mask_suffix))
+    except Exception: return None                                 # the data module says what is wrong with it
+    return min(n, d.val_limit) if d.val_limit else n
+
+def check_launch(cfg: RunConfig, env=None, cuda: bool|None = None):
+    "Refuse, in one line naming the field, trainer settings Lightning would refuse late (or hang on): accelerator, strategy, devices, num_nodes."
+    import torch
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+    t, env = cfg.train, os.environ if env is None else env
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    accs = sorted({'auto', 'gpu', *AcceleratorRegistry.available_accelerators()})
+    if t.accelerator not in accs: raise ConfigError(f"train.accelerator: {t.accelerator!r} is not one of {accs}")
+    if t.accelerator in ('gpu', 'cuda') and not cuda:
+        raise ConfigError(f"train.accelerator: {t.accelerator!r}, but this machine has no CUDA GPU (torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+    strategies = sorted({'auto', *StrategyRegistry.available_strategies()})
+    if t.strategy not in strategies: raise ConfigError(f"train.strategy: {t.strategy!r} is not a Lightning strategy; known: {', '.join(strategies)}")
+    on_cpu = t.accelerator == 'cpu' or (t.accelerator == 'auto' and not cuda)
+    if isinstance(t.devices, (list, tuple)):
+        if not t.devices or any(not isinstance(i, int) or isinstance(i, bool) or i < 0 for i in t.devices) or len(set(t.devices)) != len(t.devices):
+            raise ConfigError(f"train.devices: {list(t.devices)!r}: expected distinct GPU ids >= 0, or a process count")
+        if on_cpu: raise ConfigError(f"train.devices: {list(t.devices)!r} names device ids, but training runs on the CPU; give a process count (e.g. 2)")
+    elif int(t.devices) < 1: raise ConfigError(f"train.devices: {t.devices!r}: expected a process count >= 1 or a list of GPU ids")
+    if t.num_nodes > 1 and not any(env.get(k) for k in LAUNCHER_ENV):
+        raise ConfigError(f"train.num_nodes: {t.num_nodes} needs a launcher that starts every node's processes (srun under Slurm, or torchrun "
+                          f"--nnodes); none found ({', '.join(LAUNCHER_ENV)} unset), and Lightning would wait for the other nodes forever")
+    n, world = _val_images(cfg), world_size(t)
+    if world > 1 and n is not None and world > n:
+        raise ConfigError(f"train.devices x num_nodes: {world} training processes but {n} validation images in "
+                          f"{cfg.data.dataset}/{cfg.data.val_split}; every process needs one (fewer processes, or a larger val_limit)")

@@ -37,7 +37,7 @@ from .prior import training_prior
 from .infer import Segmenter, predict_and_score
 from .metrics import summarise
 from .config import (DataConfig, TrainConfig, RunConfig, RUN_PRESETS, absolute_dataset, run_config,
-                               prepared_config, world_size, effective_lr, write_run_config)
+                               prepared_config, world_size, effective_lr, write_run_config, check_launch)
 from .checkpoint import (build_network, build_conditioner, gating, prior_source, prior_summary, read_checkpoint,
                                    checkpoint_config, load_model, load_state_strict, checkpoint_dataset,
                                    segmenter_from_checkpoint, describe_file)
@@ -368,6 +368,7 @@ def _finish(cfg: RunConfig, module, trainer: L.Trainer, out_dir: Path, svc, star
 def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True, resume: bool = False) -> dict:
     """Train a run into `out_dir` (logs, `model.ckpt`, `train_summary.json`); returns the summary. `resume`: a finished
     run is returned as it is, a stopped one continues from its `last.ckpt` to the same final weights (`resume_point`)."""
+    check_launch(cfg)                                # Lightning's late refusals and the launcher-less multi-node hang, in one line first
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     tune_malloc()
     if cfg.train.threads: torch.set_num_threads(cfg.train.threads)

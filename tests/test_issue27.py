@@ -486,3 +486,31 @@ def test_more_processes_than_validation_images(tmp_path, cli):
     rc, out, err = cli(['train', '--preset', 'smoke', '-p', 'dataset', tmp_path / 'ds', '-p', 'strategy', 'ddp', '-p', 'devices', '3',
                         '--out', tmp_path / 'run'])
     assert rc == 2 and '3 training processes but 2 validation images' in err and not (tmp_path / 'run').exists(), err
+
+
+# ---------------------------------------------------------------- item 7: a resume after the dataset's files changed
+def test_resume_refuses_changed_data(workbench, tmp_path):
+    "Continued without a word; now refused naming the file, unless --allow-changed-data."
+    import shutil, signal, subprocess, time
+    from vlmfilm_wb.data import resolve_dataset
+    ds = tmp_path / 'ds'
+    for s in ('train', 'val'): shutil.copytree(resolve_dataset('synthetic_xca') / s, ds / s)
+    cli = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
+    run = tmp_path / 'run'
+    p = subprocess.Popen(cli + ['train', '--preset', 'smoke', '-p', 'dataset', str(ds), '-p', 'max_steps', '60', '-p', 'val_every', '60',
+                                '-p', 'checkpoint_every', '4', '--out', str(run), '-q'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        t0 = time.time()
+        while not (run / 'last.ckpt').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.02)
+        assert p.poll() is None, 'training ended before it could be interrupted'
+        p.send_signal(signal.SIGINT); p.wait(120)
+    finally:
+        if p.poll() is None: p.kill()
+    assert (run / 'data_manifest.json').is_file()
+    img = sorted((ds / 'train' / 'images').iterdir())[0]
+    img.write_bytes(img.read_bytes() + b'changed')
+    r = subprocess.run(cli + ['train', '--resume', str(run), '-q'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and f'train/images/{img.name} (changed)' in r.stderr and '--allow-changed-data' in r.stderr, r.stderr[-2000:]
+    assert len(r.stderr.strip().splitlines()) == 1 and (run / 'last.ckpt').is_file()
+    r = subprocess.run(cli + ['train', '--resume', str(run), '--allow-changed-data', '-q'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and (run / 'model.ckpt').is_file(), r.stderr[-2000:]

@@ -7,10 +7,10 @@
 
 # %% ../nbs/90_cli.ipynb #4d08c714
 from __future__ import annotations
-import argparse, json, logging, sys
+import argparse, json, logging, os, sys
 from pathlib import Path
 
-from .core import WorkbenchError
+from .core import WorkbenchError, ConfigError
 
 # %% auto #0
 __all__ = ['DDP_RUN_DIR', 'build_parser', 'main']
@@ -115,7 +115,8 @@ def _train(a):
         out = Path(os.environ.get(DDP_RUN_DIR) or a.out or a.resume)
         t0 = time.time()                # srun starts every rank at once: rank 0 writes params.json first
         while not (out/'params.json').is_file() and time.time() - t0 < 600: time.sleep(1)
-        train(config_from_dict(RunConfig, read_json(out/'params.json')['config']), out, store=a.db, progress=False, resume=bool(a.resume))
+        train(config_from_dict(RunConfig, read_json(out/'params.json')['config']), out, store=a.db, progress=False, resume=bool(a.resume),
+              allow_changed_data=a.allow_changed_data)
         return
     from vlmfilm_wb.runs import start_run, finish_run
     from vlmfilm_wb.core import config_to_dict
@@ -135,7 +136,8 @@ def _train(a):
     print(f"run folder: {out}", flush=True)
     os.environ[DDP_RUN_DIR] = str(out)                        # inherited by the ranks a DDP strategy launches
     t0 = time.perf_counter()
-    try: s = train(cfg, out, store=a.db, progress=not a.quiet, resume=bool(a.resume))
+    if a.allow_changed_data and not a.resume: raise ConfigError("--allow-changed-data goes with --resume RUN_DIR")
+    try: s = train(cfg, out, store=a.db, progress=not a.quiet, resume=bool(a.resume), allow_changed_data=a.allow_changed_data)
     except KeyboardInterrupt as e:       # Ctrl+C / SIGINT: marked, with the checkpoint saved where it stopped
         ck = getattr(e, 'checkpoint', None)
         info = dict(step=getattr(e, 'step', None), max_steps=cfg.train.max_steps, checkpoint=None if ck is None else str(ck))
@@ -212,6 +214,9 @@ def _run(a):
             from vlmfilm_wb.core import ConfigError
             raise ConfigError("--print-config prints a template's parameters: give the template (a resumed run's are in RUN_DIR/params.json)")
         return _print_template_params(a.template, params)
+    if a.allow_changed_data:
+        if not a.resume: raise ConfigError("--allow-changed-data goes with --resume RUN_DIR")
+        os.environ['VLMFILM_WB_ALLOW_CHANGED_DATA'] = '1'      # resume.ALLOW_CHANGED_DATA_ENV, inherited by the template's kernel
     try: r = run_template(a.template, params, slug=a.slug, progress=not a.quiet, resume=a.resume)
     finally: runs_log.setLevel(level)
     err = r['metrics'].get('error') or {}
@@ -403,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--force', action='store_true', help='reuse a non-empty --out folder, removing the previous run files first')
     x.add_argument('--db', default=None, help='profile database'); x.add_argument('-q', '--quiet', action='store_true')
     x.add_argument('--resume', default=None, metavar='RUN_DIR', help='continue a stopped run from its last.ckpt (its own config)')
+    x.add_argument('--allow-changed-data', action='store_true', help="with --resume: continue although the dataset's files changed since the run started")
     x.set_defaults(fn=_train)
 
     x = sub.add_parser('eval', help='evaluate a checkpoint: per-image CSV, summary JSON, prediction PNGs')
@@ -454,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help="a template parameter")
     x.add_argument('--slug', default=None, help='run folder suffix'); x.add_argument('-q', '--quiet', action='store_true')
     x.add_argument('--resume', default=None, metavar='RUN_DIR', help="execute a stopped run again in its folder (template: the run's own)")
+    x.add_argument('--allow-changed-data', action='store_true', help="with --resume: the template's trainings continue although their dataset's files changed")
     x.add_argument('--config', default=None, metavar='FILE.yaml', help="the template's parameters (and, for a template with `overrides`, RunConfig fields); -p beats it")
     x.add_argument('--print-config', action='store_true', help='print the resolved configuration as YAML (loadable by --config) and exit')
     x.set_defaults(fn=_run)

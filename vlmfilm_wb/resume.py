@@ -22,8 +22,9 @@ from .checkpoint import read_checkpoint, checkpoint_config
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RESUME_MAY_DIFFER', 'TrainingInterrupted', 'LastCheckpoint', 'resume_point', 'StepProgressBar',
-           'StepProgressLine', 'SegmentCSVLogger']
+__all__ = ['log', 'RESUME_MAY_DIFFER', 'DATA_MANIFEST', 'ALLOW_CHANGED_DATA_ENV', 'TrainingInterrupted', 'LastCheckpoint',
+           'resume_point', 'data_manifest', 'check_data_unchanged', 'StepProgressBar', 'StepProgressLine',
+           'SegmentCSVLogger']
 
 # %% ../nbs/12b_resume.ipynb #f1e6c0a4
 class TrainingInterrupted(KeyboardInterrupt):
@@ -87,6 +88,36 @@ def resume_point(cfg: RunConfig, out_dir: str|Path) -> tuple[str|None, Path|None
         return kind, p
     return None, None
 
+
+# %% ../nbs/12b_resume.ipynb #c3fa68d5
+from .core import sha256_file, write_json, read_json
+DATA_MANIFEST = 'data_manifest.json'
+ALLOW_CHANGED_DATA_ENV = 'VLMFILM_WB_ALLOW_CHANGED_DATA'   # `vlmfilm-wb run --resume --allow-changed-data`: for the template's trainings
+
+def data_manifest(cfg: RunConfig) -> dict:
+    "SHA-256 of each training and validation image and mask of the run's dataset, by path relative to the dataset folder."
+    from vlmfilm_wb.data import scan_split, resolve_dataset
+    d = cfg.data; root = Path(resolve_dataset(d.dataset))
+    files = {}
+    for split in dict.fromkeys((d.train_split, d.val_split)):
+        for p in scan_split(root, split, d.image_dir, d.mask_dir, d.mask_suffix):
+            for f in (p.image, p.mask): files[f.relative_to(root).as_posix()] = sha256_file(f)
+    return dict(dataset=str(root), files=files)
+
+def check_data_unchanged(cfg: RunConfig, out_dir: str|Path, resuming: bool, allow_changed: bool = False) -> dict:
+    """Write `out_dir/data_manifest.json` at a run's start; on resume compare the dataset with it and refuse a change
+    (naming the files) unless `allow_changed`. A run from before the manifest existed gets one, unchecked."""
+    f, now = Path(out_dir)/DATA_MANIFEST, data_manifest(cfg)
+    if resuming and f.is_file():
+        was = read_json(f)['files']
+        diff = [f"{k} (changed)" for k in sorted(set(was) & set(now['files'])) if was[k] != now['files'][k]] + \
+               [f"{k} (missing now)" for k in sorted(set(was) - set(now['files']))] + [f"{k} (new)" for k in sorted(set(now['files']) - set(was))]
+        if diff and not allow_changed:
+            raise ConfigError(f"{out_dir}: cannot resume, {len(diff)} file(s) of {now['dataset']} changed since the run started: "
+                              f"{', '.join(diff[:5])}{' ...' if len(diff) > 5 else ''}; pass --allow-changed-data to continue on the new data")
+        if diff: log.warning("%s: resuming on changed data (%d files: %s ...), as asked", out_dir, len(diff), ', '.join(diff[:3]))
+        else: return now
+    write_json(f, now); return now
 
 # %% ../nbs/12b_resume.ipynb #bf318ac5
 from lightning.pytorch.callbacks import TQDMProgressBar

@@ -43,7 +43,8 @@ from .checkpoint import (build_network, build_conditioner, gating, prior_source,
                                    segmenter_from_checkpoint, describe_file)
 from .datamodule import VesselDataModule, _FromStep, _Indices, _rank_world
 from .resume import (TrainingInterrupted, LastCheckpoint, resume_point, _save_atomic, _save_interrupted,
-                               RESUME_MAY_DIFFER, StepProgressBar, StepProgressLine, SegmentCSVLogger)
+                               RESUME_MAY_DIFFER, StepProgressBar, StepProgressLine, SegmentCSVLogger,
+                               check_data_unchanged, ALLOW_CHANGED_DATA_ENV)
 from .core import PROGRESS_ENV
 
 log = logging.getLogger(__name__)
@@ -365,9 +366,11 @@ def _finish(cfg: RunConfig, module, trainer: L.Trainer, out_dir: Path, svc, star
     return summary
 
 # %% ../nbs/12_train.ipynb #93c7b60a
-def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True, resume: bool = False) -> dict:
+def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progress: bool = True, resume: bool = False,
+          allow_changed_data: bool = False) -> dict:
     """Train a run into `out_dir` (logs, `model.ckpt`, `train_summary.json`); returns the summary. `resume`: a finished
-    run is returned as it is, a stopped one continues from its `last.ckpt` to the same final weights (`resume_point`)."""
+    run is returned as it is, a stopped one continues from its `last.ckpt` to the same final weights (`resume_point`),
+    on the same data (`check_data_unchanged`; `allow_changed_data` or `ALLOW_CHANGED_DATA_ENV` lets it continue on new data)."""
     check_launch(cfg)                                # Lightning's late refusals and the launcher-less multi-node hang, in one line first
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     tune_malloc()
@@ -380,6 +383,8 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
     if kind == 'complete':
         log.info("%s: already trained (%s); not training again", out_dir, point)
         return {**read_json(out_dir/'train_summary.json'), 'resumed': 'complete'}
+    if launch_rank() == 0:
+        check_data_unchanged(cfg, out_dir, resuming=point is not None, allow_changed=allow_changed_data or bool(os.environ.get(ALLOW_CHANGED_DATA_ENV)))
     start = int(read_checkpoint(point)['vlmfilm_wb']['global_step']) if point is not None else None
     if point is not None: log.info("%s: resuming from %s (step %d)", out_dir, point, start)
     module = FlowSegModule(config_to_dict(cfg), store)

@@ -5,12 +5,20 @@ DOM holds the explorer's controls -- the image picker (a dropdown labelled `imag
 sliders (labelled, with a handle) -- and its figure (a decoded PNG <img> inside the explorer's output widget), with no
 traceback in the notebook. A screenshot is saved either way (the artefact); on a failure the notebook panel's HTML too.
 
+The live check (`--live`, and part of `--self-test`) drives the explorer against a live kernel: JupyterLab opens the
+notebook unexecuted, the explorer cell is run in the page's own kernel (click, Shift+Enter), the step slider is dragged
+to its first step and another image is picked in the dropdown, and it FAILS unless the figure on show (a hash of its PNG)
+changes after each; a screenshot of each state (`<out>_live_0_run.png`, `_1_step.png`, `_2_image.png`). Broken on purpose
+(`--break slider`): the figure ignores the slider, and the check must report exactly that.
+
     .venv/bin/python tools/check_explorer.py [--checkpoint CKPT] [--out cache/explorer_screenshot.png]
     .venv/bin/python tools/check_explorer.py --break explorer   # the explorer cell raises: must exit 1
     .venv/bin/python tools/check_explorer.py --break figure     # the widget's figure raises (caught by the Output widget,
                                                                 # the notebook "succeeds"): must exit 1
-    .venv/bin/python tools/check_explorer.py --self-test        # the real check plus both broken ones, one server:
-                                                                # exit 0 only if the first passes and both others fail
+    .venv/bin/python tools/check_explorer.py --live             # the live check only
+    .venv/bin/python tools/check_explorer.py --break slider     # live, the figure ignores the slider: must exit 1
+    .venv/bin/python tools/check_explorer.py --self-test        # both real checks plus the three broken ones, one server:
+                                                                # exit 0 only if the real ones pass and every broken one fails
 
 Without a checkpoint a smoke model is trained first (seconds). Exit codes: 0 pass, 1 fail, 3 Chromium not installed
 (Debian: apt-get install chromium). Every wait is bounded: kernel start, each cell (--cell-timeout), JupyterLab start,
@@ -28,8 +36,11 @@ BREAKS = {
     'explorer': "raise RuntimeError('explorer cell broken on purpose (--break explorer)')\n",
     'figure': "def _broken(*a, **k): raise RuntimeError('explorer figure broken on purpose (--break figure)')\n",
 }
+# live check only: the step slider moves, but the figure ignores it (drawn at the last step whatever the slider says)
+LIVE_BREAKS = {'slider': "_fig = ex.figure\nex.figure = lambda image, stage, step: _fig(image, stage, ex.steps[-1])\n"}
 # what each broken case must be reported for (and what it must not: the figure break leaves the controls in place)
-EXPECT = {'explorer': ('image picker', ()), 'figure': ('figure (', ('image picker', 'slider'))}
+EXPECT = {'explorer': ('image picker', ()), 'figure': ('figure (', ('image picker', 'slider')),
+          'slider': ('figure unchanged after moving the step slider', ('picking image', 'did not move'))}
 
 # Evaluated in the page: what of the explorer the DOM holds, in the notebook panel on show.
 PROBE = r"""(() => {
@@ -48,9 +59,14 @@ PROBE = r"""(() => {
   }
   const box = dd && dd.closest('.widget-vbox');
   const out = box && box.querySelector('.widget-output');
-  if (out) r.figures = [...out.querySelectorAll('img')]
-      .filter(i => i.complete && i.naturalWidth >= 200 && i.naturalHeight >= 100 && /^(data:image\/png|blob:)/.test(i.src))
-      .map(i => [i.naturalWidth, i.naturalHeight]);
+  if (out) {
+    const imgs = [...out.querySelectorAll('img')]
+      .filter(i => i.complete && i.naturalWidth >= 200 && i.naturalHeight >= 100 && /^(data:image\/png|blob:)/.test(i.src));
+    r.figures = imgs.map(i => [i.naturalWidth, i.naturalHeight]);
+    let h = 5381; const src = imgs.length ? imgs[0].src : '';      // which figure is on show: a hash of its data URL
+    for (let j = 0; j < src.length; j++) h = ((h * 33) ^ src.charCodeAt(j)) >>> 0;
+    r.figure_sig = imgs.length ? `${src.length}:${h}` : null;
+  }
   r.tracebacks = [...panel.querySelectorAll('.jp-OutputArea-output')].map(e => e.textContent)
       .filter(t => /Traceback \(most recent call last\)/.test(t)).map(t => t.trim().split('\n').slice(-1)[0].slice(0, 300));
   const k = panel.querySelector('.jp-Notebook-ExecutionIndicator');
@@ -89,7 +105,7 @@ def wait_for(what: str, ok, timeout: float, every: float = 0.25):
 def write_notebook(path: Path, ckpt: str, image: int, stage, broken: str | None):
     src = (BREAKS['explorer'] if broken == 'explorer' else '') + \
           f"from vlmfilm_wb.viz import Explorer\nex = Explorer({str(Path(ckpt).resolve())!r}, split='val')\n" + \
-          (BREAKS['figure'] + "ex.figure = _broken\n" if broken == 'figure' else '') + \
+          (BREAKS['figure'] + "ex.figure = _broken\n" if broken == 'figure' else '') + LIVE_BREAKS.get(broken, '') + \
           "w = ex.widget()\n" + f"w.children[0].children[0].value = {image}\n" + \
           (f"w.children[0].children[1].value = {stage}\n" if stage is not None else '') + "w"
     title = f'# Explorer (headless check{", broken on purpose: " + broken if broken else ""})\n' \
@@ -172,14 +188,11 @@ class DevTools:
         except Exception: pass
 
 
-def check_page(chrome: str, url: str, shot: Path, work: Path, page_timeout: float, settle: float) -> tuple[dict, list[str], float]:
-    """Open `url` in a fresh headless Chromium and poll the DOM until the explorer is there (and stays 1.5 s), or the
-    page has settled without it (outputs rendered, kernel idle, the probe unchanged for `settle` s), or `page_timeout`."""
+def open_browser(chrome: str, work: Path):
+    "A fresh headless Chromium and a DevTools connection to its page: (process, DevTools, log file)."
     udd = Path(tempfile.mkdtemp(prefix='chrome_', dir=work))
     log = open(udd.parent / f'{udd.name}.log', 'w')
-    proc = subprocess.Popen([chrome, *CHROME_FLAGS, f'--user-data-dir={udd}', 'about:blank'],
-                            stdout=subprocess.DEVNULL, stderr=log)
-    t0 = time.perf_counter(); r, cdp = {}, None
+    proc = subprocess.Popen([chrome, *CHROME_FLAGS, f'--user-data-dir={udd}', 'about:blank'], stdout=subprocess.DEVNULL, stderr=log)
     try:
         port_file = udd / 'DevToolsActivePort'
         wait_for('Chromium DevTools port', lambda: proc.poll() is not None or (port_file.is_file() and port_file.read_text().strip()), 30)
@@ -192,6 +205,27 @@ def check_page(chrome: str, url: str, shot: Path, work: Path, page_timeout: floa
         cdp = DevTools(wait_for('Chromium page target', page_target, 30))
         cdp('Runtime.enable'); cdp('Page.enable')
         cdp('Emulation.setDeviceMetricsOverride', width=W, height=H, deviceScaleFactor=1, mobile=False)
+        return proc, cdp, log
+    except BaseException:
+        close_browser(proc, None, log); raise
+
+
+def close_browser(proc, cdp, log):
+    if cdp is not None:
+        try: cdp('Browser.close', timeout=5)
+        except Exception: pass
+        cdp.close()
+    try: proc.wait(timeout=10)
+    except subprocess.TimeoutExpired: proc.kill(); proc.wait(timeout=10)
+    log.close()
+
+
+def check_page(chrome: str, url: str, shot: Path, work: Path, page_timeout: float, settle: float) -> tuple[dict, list[str], float]:
+    """Open `url` in a fresh headless Chromium and poll the DOM until the explorer is there (and stays 1.5 s), or the
+    page has settled without it (outputs rendered, kernel idle, the probe unchanged for `settle` s), or `page_timeout`."""
+    t0 = time.perf_counter(); r = {}
+    proc, cdp, log = open_browser(chrome, work)
+    try:
         cdp('Page.navigate', url=url)
         end = time.monotonic() + page_timeout; same_since, last = time.monotonic(), None
         while time.monotonic() < end:
@@ -217,13 +251,87 @@ def check_page(chrome: str, url: str, shot: Path, work: Path, page_timeout: floa
         elif shot.with_suffix('.html').is_file(): shot.with_suffix('.html').unlink()   # a stale failure dump
         return r, miss, time.perf_counter() - t0
     finally:
-        if cdp is not None:
-            try: cdp('Browser.close', timeout=5)
-            except Exception: pass
-            cdp.close()
-        try: proc.wait(timeout=10)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait(timeout=10)
-        log.close()
+        close_browser(proc, cdp, log)
+
+# JS run in the page for the live check: the explorer's controls in the notebook panel on show (as PROBE finds them)
+_FIND = r"""const panel = [...document.querySelectorAll('.jp-NotebookPanel')].find(p => p.offsetParent !== null);
+  const label = w => { const l = w.querySelector(':scope > .widget-label'); return l ? l.textContent.trim() : null; };
+  const find = (sel, name) => panel && [...panel.querySelectorAll(sel)].find(w => label(w) === name);
+  const rect = e => { if (!e) return null; const b = e.getBoundingClientRect();
+                      return {x: b.left + b.width / 2, y: b.top + b.height / 2, left: b.left, right: b.right, width: b.width}; };"""
+EDITOR_JS = "(() => { " + _FIND + " return JSON.stringify(rect(panel && panel.querySelector('.jp-CodeCell .jp-InputArea-editor'))); })()"
+STEP_JS = "(() => { " + _FIND + """ const s = find('.widget-slider', 'step');
+  return JSON.stringify(s ? {handle: rect(s.querySelector('.noUi-handle')), track: rect(s.querySelector('.noUi-base') || s.querySelector('.noUi-target'))} : null); })()"""
+PICK_JS = "(() => { " + _FIND + """ const dd = find('.widget-dropdown', 'image'); const s = dd && dd.querySelector('select');
+  if (!s || s.options.length < 2) return JSON.stringify(null);
+  const k = (s.selectedIndex + 1) % s.options.length; s.selectedIndex = k; s.dispatchEvent(new Event('change', {bubbles: true}));
+  return JSON.stringify(s.options[k].text); })()"""
+
+
+def _js(cdp, expr):
+    try: return json.loads(cdp('Runtime.evaluate', expression=expr, returnByValue=True, timeout=15)['result']['value'])
+    except (KeyError, ValueError, RuntimeError, TypeError): return None
+
+
+def _mouse(cdp, kind, x, y, buttons=1):
+    cdp('Input.dispatchMouseEvent', type=kind, x=x, y=y, button='left', buttons=buttons, clickCount=1)
+
+
+def _until(cdp, ok, timeout: float, stable_for: float = 1.5) -> tuple[dict, bool]:
+    "Poll the page (PROBE) until `ok(r)` has held, unchanged, for `stable_for` s; (last probe, whether it did) within `timeout`."
+    end, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < end:
+        r = _js(cdp, PROBE) or {}
+        if r != last: last, since = r, time.monotonic()
+        if ok(r) and time.monotonic() - since >= stable_for: return r, True
+        time.sleep(0.4)
+    return last or {}, False
+
+
+def check_live(chrome: str, url: str, shot: Path, work: Path, page_timeout: float) -> tuple[dict, list[str], list[Path], float]:
+    """The explorer against a live kernel: JupyterLab opens the notebook (unexecuted) with its kernel, the explorer cell is
+    run there (click, Shift+Enter), then the step slider is dragged to its first step and another image is picked; FAIL
+    unless the figure on show (a hash of its PNG) changes after each. A screenshot of each state: `shot`_live_<k>_<state>.png."""
+    t0, miss, shots, r = time.perf_counter(), [], [], {}
+    proc, cdp, log = open_browser(chrome, work)
+    def snap(k, state):
+        f = shot.with_name(f'{shot.stem}_live_{k}_{state}{shot.suffix}'); f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(base64.b64decode(cdp('Page.captureScreenshot', format='png', timeout=30)['data'])); shots.append(f)
+    try:
+        cdp('Page.navigate', url=url)
+        r, ok = _until(cdp, lambda r: r.get('panel') and r.get('kernel') == 'idle', page_timeout, stable_for=2)
+        if not ok: return r, [f"the notebook did not open with an idle kernel within {page_timeout:.0f} s (kernel {r.get('kernel')})"], shots, time.perf_counter() - t0
+        ed = _js(cdp, EDITOR_JS)
+        if not ed: return r, ['no code cell editor in the notebook panel'], shots, time.perf_counter() - t0
+        _mouse(cdp, 'mousePressed', ed['x'], ed['y']); _mouse(cdp, 'mouseReleased', ed['x'], ed['y'], buttons=0)
+        for kind in ('keyDown', 'keyUp'):            # Shift+Enter: run the cell in the page's own kernel
+            cdp('Input.dispatchKeyEvent', type=kind, key='Enter', code='Enter', windowsVirtualKeyCode=13, nativeVirtualKeyCode=13, modifiers=8)
+        r, ok = _until(cdp, lambda r: not verdict(r) and r.get('figure_sig') and r.get('kernel') == 'idle', page_timeout)
+        snap(0, 'run')
+        if not ok: return r, ['after running the cell live: ' + '; '.join(verdict(r) or ['the kernel never went idle'])], shots, time.perf_counter() - t0
+        sig, step0 = r['figure_sig'], (r.get('step') or {}).get('readout')
+        sl = _js(cdp, STEP_JS)
+        if not sl or not sl.get('handle') or not sl.get('track'): miss.append('step slider handle not found')
+        else:                                        # drag the handle to the track's left end: the first sampler step
+            h, tr = sl['handle'], sl['track']
+            _mouse(cdp, 'mousePressed', h['x'], h['y'])
+            for f in (0.5, 0.1, 0.0): _mouse(cdp, 'mouseMoved', tr['left'] + 1 + f * (h['x'] - tr['left']), h['y'])
+            _mouse(cdp, 'mouseReleased', tr['left'] + 1, h['y'], buttons=0)
+            r, ok = _until(cdp, lambda r: r.get('figure_sig') not in (None, sig) and r.get('kernel') == 'idle', 60)
+            snap(1, 'step')
+            step1 = (r.get('step') or {}).get('readout')
+            if step1 == step0: miss.append(f'the step slider did not move (readout {step0!r})')
+            elif not ok: miss.append(f'figure unchanged after moving the step slider from {step0} to {step1}')
+            sig = r.get('figure_sig') or sig
+        picked = _js(cdp, PICK_JS)
+        if picked is None: miss.append('no second image to pick')
+        else:
+            r, ok = _until(cdp, lambda r: r.get('figure_sig') not in (None, sig) and r.get('kernel') == 'idle', 60)
+            snap(2, 'image')
+            if not ok: miss.append(f'figure unchanged after picking image {picked!r}')
+        return r, miss, shots, time.perf_counter() - t0
+    finally:
+        close_browser(proc, cdp, log)
 
 
 def start_lab(work: Path, root: Path) -> tuple[subprocess.Popen, int]:
@@ -245,7 +353,8 @@ def main():
     ap.add_argument('--checkpoint', default='')
     ap.add_argument('--out', default=str(ROOT / 'cache' / 'explorer_screenshot.png'), help='screenshot (PNG)')
     ap.add_argument('--image', type=int, default=1); ap.add_argument('--stage', type=int, default=None)
-    ap.add_argument('--break', dest='broken', choices=sorted(BREAKS), help='break the explorer on purpose: the check must fail')
+    ap.add_argument('--break', dest='broken', choices=sorted(BREAKS) + sorted(LIVE_BREAKS), help='break the explorer on purpose: the check must fail')
+    ap.add_argument('--live', action='store_true', help='only the live check (a kernel behind the page; slider and picker moved)')
     ap.add_argument('--self-test', action='store_true', help='also run both broken cases; pass only if they fail')
     ap.add_argument('--cell-timeout', type=int, default=240, help='seconds per notebook cell')
     ap.add_argument('--page-timeout', type=float, default=120, help='seconds for the page to show the explorer')
@@ -257,8 +366,11 @@ def main():
     t_all = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix='explorer_'))
     out = Path(a.out)
-    cases = [(None, out)] if not a.broken else [(a.broken, out)]
-    if a.self_test: cases = [(None, out)] + [(b, out.with_name(f'{out.stem}_broken_{b}{out.suffix}')) for b in sorted(BREAKS)]
+    live = lambda b: 'live' if a.live or b in LIVE_BREAKS else 'saved'
+    cases = [(a.broken, out, live(a.broken))]
+    if a.self_test:           # the saved-state check, the live check, and each broken on purpose
+        cases = [(None, out, 'saved'), (None, out, 'live')] + \
+                [(b, out.with_name(f'{out.stem}_broken_{b}{out.suffix}'), live(b)) for b in sorted(BREAKS) + sorted(LIVE_BREAKS)]
     root = work / 'notebooks'; root.mkdir()
     lab, port = start_lab(work, root)                   # starts while the model trains and the notebooks run
     results = []
@@ -277,12 +389,19 @@ def main():
         def lab_up():
             try: urllib.request.urlopen(f'http://127.0.0.1:{port}/api/status', timeout=2); return True
             except OSError: return False
-        for broken, shot in cases:
-            name = 'explorer.ipynb' if broken is None else f'explorer_broken_{broken}.ipynb'
+        for broken, shot, mode in cases:
+            name = ('explorer' if broken is None else f'explorer_broken_{broken}') + ('_live' if mode == 'live' else '') + '.ipynb'
             write_notebook(root / name, ckpt, a.image, a.stage, broken)
+            if mode == 'live':
+                wait_for('JupyterLab', lambda: lab.poll() is not None or lab_up(), 120)
+                url = f'http://127.0.0.1:{port}/lab/workspaces/live-{broken or "ok"}/tree/{name}?reset'
+                r, miss, shots, psecs = check_live(chrome, url, shot, work, a.page_timeout)
+                print(f'[{broken or "explorer"} live] checked in {psecs:.1f} s: step={r.get("step")} image={r.get("image")}; '
+                      f'screenshots {[str(f) for f in shots]}', flush=True)
+                results.append((broken, miss, r, mode)); continue
             try: secs, errors = execute(root / name, a.cell_timeout)
             except TimeoutError as e:                   # nbclient's cell or kernel-start timeout
-                results.append((broken, [f'notebook execution timed out: {e}'], {})); continue
+                results.append((broken, [f'notebook execution timed out: {e}'], {}, mode)); continue
             print(f'[{broken or "explorer"}] notebook executed in {secs:.1f} s' + (f'; errors: {errors}' if errors else ''), flush=True)
             if lab.poll() is not None: raise RuntimeError(f'JupyterLab exited ({lab.returncode}); log: {work / "lab.log"}')
             wait_for('JupyterLab', lambda: lab.poll() is not None or lab_up(), 120)
@@ -292,16 +411,17 @@ def main():
             miss = [f'notebook error: {e}' for e in errors] + miss
             print(f'[{broken or "explorer"}] page checked in {psecs:.1f} s: image={r.get("image")} stage={r.get("stage")} '
                   f'step={r.get("step")} figures={r.get("figures")}; screenshot {shot}', flush=True)
-            results.append((broken, miss, r))
+            results.append((broken, miss, r, mode))
     finally:
         lab.terminate()
         try: lab.wait(timeout=20)
         except subprocess.TimeoutExpired: lab.kill(); lab.wait(timeout=10)
     ok = True
-    for broken, miss, _ in results:
+    for broken, miss, _, mode in results:
         if broken is None:
-            print('PASS: the explorer renders its controls and figure' if not miss else
-                  'FAIL: the explorer page lacks:\n  - ' + '\n  - '.join(miss))
+            what = 'the explorer, live: the figure follows the step slider and the image picker' if mode == 'live' else \
+                   'the explorer renders its controls and figure'
+            print(f'PASS: {what}' if not miss else f'FAIL ({mode}): the explorer page lacks:\n  - ' + '\n  - '.join(miss))
             ok &= not miss
         elif a.self_test:           # each broken case must fail, and for its own reason
             want, not_want = EXPECT[broken]

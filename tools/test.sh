@@ -36,11 +36,12 @@ fi
 echo "== nbdev-test"
 nbdev-test --n-workers "${NBDEV_WORKERS:-2}" --timing
 # The explorer in JupyterLab, in headless Chromium: fails unless the page's DOM shows the image picker, the stage and step
-# sliders and the figure; --self-test also breaks the explorer cell and its figure on purpose and fails unless the
-# check catches both. Screenshot: cache/explorer_screenshot.png. Runs whenever Chromium is installed (.ci/run installs
+# sliders and the figure, and unless, run live in the page's kernel, the figure changes when the step slider is dragged
+# and when another image is picked; --self-test also breaks the explorer cell, its figure and the slider's effect on
+# purpose and fails unless the check catches each. Screenshot: cache/explorer_screenshot.png. Runs whenever Chromium is installed (.ci/run installs
 # it and sets VLMFILM_WB_REQUIRE_BROWSER=1, so a missing Chromium fails there instead of skipping).
 if command -v chromium >/dev/null 2>&1; then
-  echo "== the explorer in JupyterLab: DOM check in headless Chromium (and the same check broken on purpose)"
+  echo "== the explorer in JupyterLab: DOM check and live check (slider, picker) in headless Chromium, and both broken on purpose"
   python tools/check_explorer.py --self-test --out cache/explorer_screenshot.png
 elif [ "${VLMFILM_WB_REQUIRE_BROWSER:-0}" = 1 ]; then
   echo "FAIL: chromium is not installed (apt-get install chromium) and VLMFILM_WB_REQUIRE_BROWSER=1" >&2; exit 1

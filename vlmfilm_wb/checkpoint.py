@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'CKPT_EXPECTED', 'build_network', 'profile_service', 'build_conditioner', 'gating', 'describe_file',
            'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset',
-           'checked_prior', 'segmenter_from_checkpoint', 'FirstPass', 'trained_first_pass', 'check_first_pass',
-           'first_pass_summary', 'prior_source', 'prior_summary']
+           'checked_prior', 'with_table', 'segmenter_from_checkpoint', 'FirstPass', 'trained_first_pass',
+           'check_first_pass', 'first_pass_summary', 'prior_source', 'prior_summary']
 
 # %% ../nbs/12a_checkpoint.ipynb #0ae01ffa
 def build_network(cfg: RunConfig) -> VesselFlowNet:
@@ -200,11 +200,20 @@ def checked_prior(cfg: RunConfig, ck: dict, path, store=None, where=None, device
                               f"{fp.sha256[:16]}: a different checkpoint; pass --prior PATH to the one it was trained with")
     return fp
 
+def with_table(cfg: RunConfig, fp: dict|None, table: str|Path, where) -> RunConfig:
+    "`cfg` reading its table condition from `table`, with the categories of the training layout (`fp`: the stored profiler fingerprint)."
+    if cfg.profile.profiler != 'table' or not isinstance(fp, dict) or fp.get('backend') != 'table':
+        raise ConfigError(f"{where}: the model is not conditioned on a table (profiler {cfg.profile.profiler!r}); metadata fields cannot reach it")
+    cats = {f: list(c) for f, c in fp.get('layout', []) if c is not None}
+    return replace(cfg, profile=replace(cfg.profile, table_path=str(table), table_categories=cats))
+
 def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None = None, film_mode: str|None = None,
                               sampler: dict|None = None, infer: dict|None = None,
                               junction_source: str|None = None, first_pass: str|Path|None = None,
-                              prior: str|Path|None = None) -> tuple[Segmenter, RunConfig, dict]:
-    "The checkpoint's network + conditioning + sampler as a Segmenter; checks the profiler fingerprint (and first pass, `firstpass`)."
+                              prior: str|Path|None = None, table: str|Path|None = None) -> tuple[Segmenter, RunConfig, dict]:
+    """The checkpoint's network + conditioning + sampler as a Segmenter; checks the profiler fingerprint (and first pass, `firstpass`).
+    `table`: new images' values for a model conditioned on a table (`predict --meta-fields`): the same fields, encoded as
+    in training (the stored layout), from another table file."""
     device = resolve_device(device)
     if device.type == 'cpu': tune_malloc()
     net, cfg = load_model(path, device=device)
@@ -217,11 +226,13 @@ def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None 
     if infer: cfg = replace(cfg, infer=override(cfg.infer, infer))
     if first_pass is not None: cfg = replace(cfg, profile=replace(cfg.profile, first_pass=str(first_pass)))   # a moved first pass
     ck = read_checkpoint(path)['vlmfilm_wb']
+    if table is not None: cfg = with_table(cfg, ck.get('profiler_fingerprint'), table, path)
     mode = effective_film_mode(mode, trained)                            # resolved once ($VLM_FILM_MODE included)
     if mode in ('on', 'shuffle'):                                        # same first pass, or an error naming both (before it is opened)
         check_first_pass(cfg.profile, ck.get('profiler_fingerprint'), path)
     cond, svc, mode = build_conditioner(replace(cfg, model=replace(cfg.model, film_mode=mode)), store, trained)
-    if svc is not None and ck.get('profiler_fingerprint') is not None and svc.fingerprint != ck['profiler_fingerprint']:
+    same = lambda fp: {k: v for k, v in fp.items() if k != 'tables'} if table is not None else fp   # new images: another table, same encoding
+    if svc is not None and ck.get('profiler_fingerprint') is not None and same(svc.fingerprint) != same(ck['profiler_fingerprint']):
         raise CheckpointError(f"{path}: the profiler differs from the one the model was trained with: "
                               f"trained {ck['profiler_fingerprint']}, now {svc.fingerprint}")
     if mode != trained: log.warning("evaluating a model trained with film_mode=%r under film_mode=%r", trained, mode)

@@ -340,7 +340,8 @@ def _predict(a):
     infer = {k: v for k, v in dict(threshold=a.threshold, fov=True if a.fov else None).items() if v is not None}
     s = predict(a.checkpoint, a.inputs, a.out, frames=a.frames, store=a.db, film_mode=a.film_mode,
                 sampler=sampler or None, infer=infer or None, progress=not a.quiet,
-                input_scale=a.input_scale, train_spacing=a.train_spacing, first_pass=a.first_pass, prior=a.prior)
+                input_scale=a.input_scale, train_spacing=a.train_spacing, first_pass=a.first_pass, prior=a.prior,
+                meta_fields=a.meta_fields)
     print(f"{s['n_frames']} frames segmented ({s['nfe_total']} network evaluations, {s['wall_seconds']:.1f} s); "
           f"outputs: {s['out_dir']} (prob/, mask/, overlay/, predictions.csv)")
 
@@ -453,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--train-spacing', type=float, default=None, metavar='MM', help="pixel spacing (mm) of the training images, for --input-scale spacing")
     x.add_argument('--first-pass', default=None, metavar='CKPT', help="two-stage model: its first-pass checkpoint, if moved (same SHA-256 required)")
     x.add_argument('--prior', default=None, metavar='CKPT', help="refinement flow: its prior checkpoint, if moved (same SHA-256 required)")
+    x.add_argument('--meta-fields', default=None, metavar='A,B', help="a model conditioned on a table: read these fields from each DICOM "
+                                                                     "header (e.g. PositionerPrimaryAngle,PositionerSecondaryAngle)")
     x.add_argument('--db', default=None); x.add_argument('-q', '--quiet', action='store_true'); x.set_defaults(fn=_predict)
 
     x = sub.add_parser('run', help='run a papermill template from nbs/experiments into a new run folder')

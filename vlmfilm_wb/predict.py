@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'DICOM_EXTS', 'frame_indices', 'is_dicom', 'read_dicom', 'expand_inputs', 'Frames', 'read_frames',
-           'load_frames', 'predict_frames', 'frame_row', 'training_image_size', 'frame_scale', 'predict']
+           'load_frames', 'predict_frames', 'frame_row', 'training_image_size', 'frame_scale', 'predict',
+           'dicom_fields', 'meta_table']
 
 # %% ../nbs/19_predict.ipynb #e89179d8
 def frame_indices(spec: str|int, n: int, where: str = '') -> list[int]:
@@ -234,15 +235,26 @@ def _png(a: np.ndarray) -> bytes:
 def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', device=None, store=None,
             film_mode: str|None = None, sampler: dict|None = None, infer: dict|None = None, progress: bool = True,
             input_scale: str|float|None = None, train_spacing: float|None = None, first_pass: str|Path|None = None,
-            prior: str|Path|None = None) -> dict:
+            prior: str|Path|None = None, meta_fields=None) -> dict:
     "Segment `inputs` (files, folders, globs; images or DICOM) with checkpoint `ckpt`; writes PNGs, CSV and summary into `out`."
     from vlmfilm_wb.viz import overlay
     from vlmfilm_wb.fov import fov_mask, edge_band
     final = Path(out)
     check_output_dir(final, 'predict', 'vlmfilm-wb predict')           # new, empty or an earlier prediction of ours
     fr = load_frames(inputs, frames)
-    seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer,
-                                               first_pass=first_pass, prior=prior)   # a moved first pass / prior (same SHA-256)
+    table, meta_dir = None, None
+    if meta_fields:                                            # the condition from each frame's DICOM header (a table-conditioned model)
+        from vlmfilm_wb.checkpoint import read_checkpoint, checkpoint_config
+        meta_fields = [f.strip() for f in (meta_fields.split(',') if isinstance(meta_fields, str) else meta_fields) if f.strip()]
+        want = list(checkpoint_config(read_checkpoint(ckpt)).profile.table_fields)
+        if sorted(meta_fields) != sorted(want):
+            raise ConfigError(f"--meta-fields {','.join(meta_fields)}: the model {ckpt} is conditioned on the table fields {want or 'none'}")
+        meta_dir = Path(tempfile.mkdtemp(prefix='meta-table-')); table = meta_table(fr, want, meta_dir)
+    try: seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer,
+                                                    first_pass=first_pass, prior=prior, table=table)   # a moved first pass / prior (same SHA-256)
+    except BaseException:
+        if meta_dir is not None: shutil.rmtree(meta_dir, ignore_errors=True)
+        raise
     if input_scale is not None:                                # per frame ('auto': to the training image size; 'spacing': mm/px)
         side = training_image_size(cfg) if str(input_scale).strip() == 'auto' else None
         tsp = train_spacing if train_spacing is not None else cfg.data.pixel_spacing
@@ -255,6 +267,8 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
     out = Path(tempfile.mkdtemp(prefix=f'.{final.name}.partial-', dir=final.parent))   # written whole, then swapped in
     try:
         rows, t0 = [], time.perf_counter()
+        meta_values = {} if table is None else {r['file'][:-4]: {f'meta.{k}': v for k, v in r.items() if k != 'file'}
+                                                for r in csv.DictReader(open(table, newline=''))}
         for r in predict_frames(seg, fr, progress):
             n = r['name']
             atomic_write_bytes(out/'prob'/f'{n}.png', _png(np.round(r['prob'] * 255).astype(np.uint8)))
@@ -262,7 +276,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
             img = fr.raw(r['index'])[0]
             atomic_write_bytes(out/'overlay'/f'{n}.png', _png(np.round(overlay(img, np.zeros_like(r['pred']), r['pred']) * 255).astype(np.uint8)))
             field = fov_mask(img)                                  # no reference here: vessel pixels at the field's edge
-            rows.append(dict(frame_row(r, fr.info[r['index']]), input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
+            rows.append(dict(frame_row(r, fr.info[r['index']]), **meta_values.get(r['name'], {}), input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
                              fov_edge_px=int((r['pred'] & edge_band(field, seg.infer.fov_band)).sum())))
         if info['service'] is not None: info['service'].close()
         buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
@@ -271,6 +285,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
                        frames=str(frames), n_frames=len(rows), threshold=seg.infer.threshold, film_mode=info['film_mode'],
                        sampler=cfg.sampler.sampler, sample_steps=cfg.sampler.sample_steps,
                        input_scale=None if input_scale is None else str(input_scale), infer=config_to_dict(seg.infer),
+                       meta_fields=list(meta_fields or []),
                        train_spacing=tsp if input_scale is not None and str(input_scale).strip() == 'spacing' else None,
                        nfe_total=int(sum(r['nfe'] for r in rows)), wall_seconds=time.perf_counter() - t0, out_dir=str(final))
         write_json(out/'summary.json', summary)
@@ -278,4 +293,35 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
         replace_dir(out, final)
     finally:
         if out.exists(): shutil.rmtree(out, ignore_errors=True)
+        if meta_dir is not None: shutil.rmtree(meta_dir, ignore_errors=True)
     return summary
+
+# %% ../nbs/19_predict.ipynb #63d88c58
+def dicom_fields(path: str|Path, fields) -> dict:
+    "The values of header `fields` of DICOM file `path` (numbers as float, text as str); a missing or multi-valued field is an error."
+    import pydicom
+    from pydicom.multival import MultiValue
+    ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+    out = {}
+    for f in fields:
+        v = getattr(ds, f, None)
+        if v is None or (isinstance(v, str) and not v.strip()):
+            raise DataError(f"{path}: the DICOM header has no {f} (asked for by --meta-fields)")
+        if isinstance(v, (MultiValue, list, tuple)): raise DataError(f"{path}: header field {f} has {len(v)} values ({list(v)}); expected one")
+        try: out[f] = float(v)
+        except (TypeError, ValueError): out[f] = str(v).strip()
+    return out
+
+def meta_table(frames: Frames, fields, dest: str|Path) -> Path:
+    "Write `frames` (DICOM only) with their header `fields` as a table: `dest/images/NAME.png` and `dest/meta.csv`; returns the CSV."
+    from PIL import Image
+    dest = Path(dest); (dest/'images').mkdir(parents=True, exist_ok=True)
+    rows, cache = [], {}
+    for i, (name, info) in enumerate(zip(frames.names, frames.info)):
+        src = info.get('source')
+        if not src or not is_dicom(src): raise ConfigError(f"--meta-fields reads DICOM headers: {src} is not a DICOM file")
+        if src not in cache: cache[src] = dicom_fields(src, fields)
+        Image.fromarray(frames.raw(i)[0]).save(dest/'images'/f'{name}.png')       # lossless: the profiler finds the frame by its pixels
+        rows.append(dict(file=f'{name}.png', **cache[src]))
+    buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=['file', *fields]); w.writeheader(); w.writerows(rows)
+    return atomic_write_text(dest/'meta.csv', buf.getvalue())

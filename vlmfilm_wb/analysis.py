@@ -231,8 +231,12 @@ def _arm_precisions(run_dir):
 def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dict]:
     "(arm -> seed -> rows, the shared params) of `ablate_stages` runs that differ only in their seeds."
     pooled, first, arm_defs, precs = {}, None, {}, {}
+    recorded = {}                # template defaults recorded by newer runs: a parameter added since an older run is its default there
+    for d in run_dirs:
+        if (Path(d)/'params.json').is_file(): recorded.update(read_json(Path(d)/'params.json').get('defaults') or {})
     for d in run_dirs:
         full = _run_params(d)
+        full = {**{k: v for k, v in recorded.items() if k != 'run_dir'}, **full}   # only keys this run's template did not have
         p = {k: v for k, v in full.items() if k not in ('seeds', 'run_dir', 'arms', 'comparisons')}   # what must agree
         if first is None: first = (d, p, full)
         for k in sorted(set(p) | set(first[1])):

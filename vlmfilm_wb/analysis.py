@@ -223,10 +223,12 @@ def ablation_per_image(run_dir) -> dict[str, dict[int, list[dict]]]:
     return out
 
 def _arm_precisions(run_dir):
-    "(arm, resolved training precision or None where the run predates its record, model folder) of each trained model of a run."
+    """(arm, resolved training precision, model folder) of each trained model of a run. A model from before the record
+    (no `train_precision`) trained in 32-true unless its run used the `gpu` preset (bf16-mixed there: unknown, None)."""
+    old = None if _run_params(run_dir).get('preset') == 'gpu' else '32-true'
     for m in sorted((Path(run_dir)/'models').glob('*_s*')):
         if (m/'train_summary.json').is_file():
-            s = read_json(m/'train_summary.json'); yield s['name'], s.get('train_precision'), m
+            s = read_json(m/'train_summary.json'); yield s['name'], s.get('train_precision') or old, m
 
 def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dict]:
     "(arm -> seed -> rows, the shared params) of `ablate_stages` runs that differ only in their seeds."

@@ -48,7 +48,7 @@ def case_train(preset='small', film='on', batch=8, steps=12, warmup=3, patch=256
     store = Path(tempfile.mkdtemp())/'p.sqlite'
     if basicunet:
         return _basicunet(batch, steps, warmup, patch, precision)
-    mod = FlowSegModule(config_to_dict(cfg), str(store)); dm = VesselDataModule(cfg); mod.dm = dm
+    mod = FlowSegModule(cfg, str(store)); dm = VesselDataModule(cfg); mod.dm = dm
     cond, svc, _ = build_conditioner(cfg, str(store), cfg.model.film_mode); mod.conditioner, mod.service = cond, svc
     precompute_profiles(cfg, dm, svc, progress=False)
     if compile: mod.net = torch.compile(mod.net)

@@ -72,10 +72,10 @@ def _lr_lambda(t: TrainConfig):
     return f
 
 class FlowSegModule(L.LightningModule):
-    "Flow-matching segmentation with FiLM conditioning, built from one RunConfig (as a plain dict)."
-    def __init__(self, config: dict, store: str|None = None):
+    "Flow-matching segmentation with FiLM conditioning, built from one RunConfig (or its dict, as a checkpoint's hyperparameters hold it)."
+    def __init__(self, config: RunConfig|dict, store: str|None = None):
         super().__init__()
-        self.cfg = config_from_dict(RunConfig, config)
+        self.cfg = config_from_dict(RunConfig, config_to_dict(config) if isinstance(config, RunConfig) else config)   # one normal form
         self.save_hyperparameters({'config': config_to_dict(self.cfg)})
         self.net = build_network(self.cfg)
         if self.cfg.train.channels_last: self.net = self.net.to(memory_format=torch.channels_last)
@@ -387,7 +387,7 @@ def train(cfg: RunConfig, out_dir: str|Path, store: str|Path|None = None, progre
         check_data_unchanged(cfg, out_dir, resuming=point is not None, allow_changed=allow_changed_data or bool(os.environ.get(ALLOW_CHANGED_DATA_ENV)))
     start = int(read_checkpoint(point)['vlmfilm_wb']['global_step']) if point is not None else None
     if point is not None: log.info("%s: resuming from %s (step %d)", out_dir, point, start)
-    module = FlowSegModule(config_to_dict(cfg), store)
+    module = FlowSegModule(cfg, store)
     dm = VesselDataModule(cfg); module.dm = dm
     module.conditioner, module.service, _ = build_conditioner(cfg, store, cfg.model.film_mode)
     module.prior = dm.prior = prior_source(cfg, store)

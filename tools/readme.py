@@ -15,17 +15,20 @@ root = Path(__file__).resolve().parent.parent
 def results_block(spec: str) -> str:
     """The fenced output of a `#| results:` directive, computed from the committed results by the function the CLI prints
     with: `compare RUN ... [--pair A:B]` (`analysis.compare_runs`), `evals DIR ...` (`analysis.eval_table`), `audit DIR`
-    (`audit.format_audit` of DIR/audit.json, what `profiles audit` printed)."""
+    (`audit.format_audit` of DIR/audit.json, what `profiles audit` printed), `cross RUN ...` (`cross.cross_markdown` of
+    RUN/cross_table.csv, what the cross_dataset template printed) and `file PATH ...` (a committed markdown table, e.g. the
+    frontier.md that `bench/run.py --only frontier` wrote, included as it is)."""
     args = shlex.split(spec)
-    if not args or args[0] not in ('compare', 'evals', 'audit'):
-        sys.exit(f"README results directive {spec!r}: expected 'compare RUN ... [--pair A:B]', 'evals DIR ...' or 'audit DIR'")
+    if not args or args[0] not in ('compare', 'evals', 'audit', 'cross', 'file'):
+        sys.exit(f"README results directive {spec!r}: expected 'compare RUN ... [--pair A:B]', 'evals DIR ...', 'audit DIR', "
+                 "'cross RUN ...' or 'file PATH ...'")
     runs, pairs, rest = [], [], args[1:]
     while rest:
         a = rest.pop(0)
         if a == '--pair': pairs.append(tuple(rest.pop(0).split(':', 1)))
         else:
             hits = sorted(glob.glob(str(root/a)))
-            if not hits: sys.exit(f"README results directive: {a} matches no committed result folder")
+            if not hits: sys.exit(f"README results directive: {a} matches no committed result")
             runs += [str(Path(h).relative_to(root)) for h in hits]
     if args[0] == 'compare':
         from vlmfilm_wb.analysis import compare_runs
@@ -33,6 +36,14 @@ def results_block(spec: str) -> str:
     elif args[0] == 'evals':
         from vlmfilm_wb.analysis import eval_table
         text = eval_table([root/r for r in runs])
+    elif args[0] == 'cross':
+        import csv
+        from vlmfilm_wb.cross import cross_markdown
+        conv = lambda k, v: v if k in ('label', 'dataset') else (v == 'True' if k == 'fov' else float(v) if k != 'n' else int(v))
+        tables = [(r, [{k: conv(k, v) for k, v in row.items()} for row in csv.DictReader(open(root/r/'cross_table.csv', newline=''))]) for r in runs]
+        return '\n\n'.join(f"<!-- from {r}/cross_table.csv (cross.cross_markdown) -->\n{cross_markdown(rows)}" for r, rows in tables)
+    elif args[0] == 'file':
+        return '\n\n'.join(f"<!-- from {r} -->\n{(root/r).read_text(encoding='utf-8').rstrip()}" for r in runs)
     else:
         from vlmfilm_wb.audit import format_audit
         text = '\n\n'.join(format_audit(json.loads((root/r/'audit.json').read_text())) for r in runs)

@@ -183,15 +183,22 @@ class FiLMHead(nn.Module):
         if not static: nn.init.zeros_(self.net[-1].bias)
         self.gate = nn.Parameter(torch.zeros(2)) if difficulty_gate else None   # (w, b) of 2·sigmoid(w·d + b)
         self.static = nn.Parameter(torch.zeros(2, channels)) if static else None   # (gamma0, beta0): the static affine, unbounded
-    def forward(self, cond):
+    def readout(self, cond) -> dict:
+        """The one FiLM read-out: gamma, beta (B, C) as `forward` applies them, the tanh values before the scales (B, C;
+        what 'at the bound' reads) and the difficulty gate (B,) or None. The recorder, the sensitivity diagnostics and
+        `film_stats` all read this."""
         a, b = self.net(cond[:, :self.cond_dim]).chunk(2, -1)
-        da, db = self.gamma_scale * torch.tanh(a), self.beta_scale * torch.tanh(b)
+        ta, tb = torch.tanh(a), torch.tanh(b)
+        da, db, g = self.gamma_scale * ta, self.beta_scale * tb, None
         if self.gate is not None:
             d = cond[:, self.cond_dim + PROFILE_FEATURES.index('difficulty')]
             g = 2 * torch.sigmoid(self.gate[0] * d + self.gate[1])[:, None]
             da, db = g * da, g * db
         if self.static is not None: da, db = da + self.static[0], db + self.static[1]
-        return (1 + da)[:, :, None, None], db[:, :, None, None]
+        return dict(gamma=1 + da, beta=db, tanh_gamma=ta, tanh_beta=tb, gate=None if g is None else g[:, 0])
+    def forward(self, cond):
+        r = self.readout(cond)
+        return r['gamma'][:, :, None, None], r['beta'][:, :, None, None]
 
 class FiLMLayer(nn.Module):
     "Apply a FiLM head to a feature map (B, C, h, w), optionally blended by a spatial gate (B, 1, h', w')."
@@ -317,10 +324,9 @@ class FiLMRecorder:
     def _hook(self, layer, inputs, output):
         x, cond = inputs[0], inputs[1]
         with torch.no_grad():
-            g, b = layer.head(cond)
+            r = layer.head.readout(cond)
             change = (output - x).flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1).clamp_min(1e-12)
-            rec = dict(stage=layer.stage, gamma=g[:, :, 0, 0].float().cpu(), beta=b[:, :, 0, 0].float().cpu(),
-                       change=change.float().cpu())
+            rec = dict(stage=layer.stage, gamma=r['gamma'].float().cpu(), beta=r['beta'].float().cpu(), change=change.float().cpu())
             if self.keep_features: rec.update(before=x.detach().float().cpu(), after=output.detach().float().cpu())
         self.records.append(rec)
 
@@ -344,18 +350,13 @@ class FiLMRecorder:
 STATIC_RATIO, BOUND = 0.05, 0.95
 
 @torch.no_grad()
-def _head_tanh(head: FiLMHead, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = head.net(cond[:, :head.cond_dim]).chunk(2, -1)
-    return torch.tanh(a).float(), torch.tanh(b).float()
-
-@torch.no_grad()
 def film_parameters(net: nn.Module, cond: torch.Tensor) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     "Per FiLM stage: gamma and beta (B, C) for conditions `cond` (B, D)."
     out = {}
     for m in net.modules():
         if isinstance(m, FiLMLayer):
-            g, b = m.head(cond)
-            out[m.stage] = (g[:, :, 0, 0].float().cpu().numpy(), b[:, :, 0, 0].float().cpu().numpy())
+            r = m.head.readout(cond)
+            out[m.stage] = (r['gamma'].float().cpu().numpy(), r['beta'].float().cpu().numpy())
     return dict(sorted(out.items()))
 
 @torch.no_grad()
@@ -364,8 +365,8 @@ def film_sensitivity(net: nn.Module, cond: torch.Tensor) -> dict[int, dict[str, 
     out = {}
     for m in net.modules():
         if not isinstance(m, FiLMLayer): continue
-        ta, tb = _head_tanh(m.head, cond)
-        g, b = (x[:, :, 0, 0].float() for x in m.head(cond))
+        r = m.head.readout(cond)
+        ta, tb, g, b = (r[k].float() for k in ('tanh_gamma', 'tanh_beta', 'gamma', 'beta'))
         img_sd = lambda x: float(x.std(0).mean()) if x.shape[0] > 1 else 0.0
         ch_sd = lambda x: float(x.mean(0).std()) if x.shape[1] > 1 else 0.0
         ratio = lambda x: img_sd(x) / ch_sd(x) if ch_sd(x) > 1e-12 else float('nan')

@@ -490,14 +490,15 @@ def test_more_processes_than_validation_images(tmp_path, cli):
 
 # ---------------------------------------------------------------- item 7: a resume after the dataset's files changed
 def test_resume_refuses_changed_data(workbench, tmp_path):
-    "Continued without a word; now refused naming the file, unless --allow-changed-data."
+    "Continued without a word; now refused naming the file, unless --allow-changed-data. (400 steps: a loaded machine must
+    not finish the run between the first last.ckpt and the SIGINT.)"
     import shutil, signal, subprocess, time
     from vlmfilm_wb.data import resolve_dataset
     ds = tmp_path / 'ds'
     for s in ('train', 'val'): shutil.copytree(resolve_dataset('synthetic_xca') / s, ds / s)
     cli = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
     run = tmp_path / 'run'
-    p = subprocess.Popen(cli + ['train', '--preset', 'smoke', '-p', 'dataset', str(ds), '-p', 'max_steps', '60', '-p', 'val_every', '60',
+    p = subprocess.Popen(cli + ['train', '--preset', 'smoke', '-p', 'dataset', str(ds), '-p', 'max_steps', '400', '-p', 'val_every', '400',
                                 '-p', 'checkpoint_every', '4', '--out', str(run), '-q'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         t0 = time.time()

@@ -17,7 +17,7 @@ def test_run_logs_input_notebook_once(workbench):
 
 def test_resumed_progress_bar_counts_to_max_steps(workbench, tmp_path):
     run = tmp_path / 'run'
-    p = subprocess.Popen(CLI + ['train', '--preset', 'smoke', '-p', 'max_steps', '60', '-p', 'val_every', '60',
+    p = subprocess.Popen(CLI + ['train', '--preset', 'smoke', '-p', 'max_steps', '400', '-p', 'val_every', '400',
                                 '-p', 'checkpoint_every', '4', '--out', str(run), '-q'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         t0 = time.time()
@@ -29,10 +29,10 @@ def test_resumed_progress_bar_counts_to_max_steps(workbench, tmp_path):
     r = subprocess.run(CLI + ['train', '--resume', str(run)], capture_output=True, text=True, timeout=900)   # the bar on
     assert r.returncode == 0, r.stderr[-3000:]
     start = int(re.search(r'resuming from .* \(step (\d+)\)', r.stderr).group(1))
-    assert 4 <= start < 60
+    assert 4 <= start < 400
     counts = [(int(n), t) for n, t in re.findall(r'Training:[^\r\n]*?\b(\d+)/(\d+|\?)', r.stdout)]
-    shown = [n for n, t in counts if t == '60']
-    assert shown and shown[-1] == 60 and [n for n in shown if n] [0] == start, counts[:5]   # from the resume step to max_steps
+    shown = [n for n, t in counts if t == '400']
+    assert shown and shown[-1] == 400 and [n for n in shown if n] [0] == start, counts[:5]   # from the resume step to max_steps
     assert not [n for n, t in counts if t == '?' and n > 0], counts[:5]                       # never a count without a total
 
 

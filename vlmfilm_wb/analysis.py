@@ -30,7 +30,7 @@ from .checkpoint import segmenter_from_checkpoint
 __all__ = ['TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps',
            'ablation_table', 'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons',
            'ablation_per_image', 'pool_runs', 'format_seed_table', 'compare_runs', 'eval_table', 'arm_dir',
-           'resolve_arm', 'train_arms', 'checkpoint_film_sensitivity']
+           'resolve_arm', 'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -313,28 +313,6 @@ def resolve_arm(overrides: dict, models, seed: int, labels: Sequence[str], label
         if labels.index(ref) >= labels.index(label): raise ConfigError(f"arm {label!r}: prior {p!r} must be an earlier arm (arms train in order)")
         o['flow.prior' if 'flow.prior' in o else 'prior'] = str(arm_dir(models, ref, seed)/'model.ckpt')
     return o, ref
-
-# %% ../nbs/16_analysis.ipynb #0b8c315f
-def train_arms(models, arms: dict, seeds, preset: str, base: dict, split: str = 'test', eval_limit: int = 0, each=None) -> dict:
-    """label -> seed -> per-image rows of every arm trained and evaluated in `models` (`arm_dir` folders). An arm's config is
-    `run_config(preset, {name, seed, **base, **arms[label]})`; `each(label, seed, cfg, summary, evaluation, rows, out_dir, prior_arm)`
-    runs after each arm."""
-    from vlmfilm_wb.config import run_config
-    from vlmfilm_wb.train import train
-    from vlmfilm_wb.evaluate import evaluate
-    per_image = {}
-    for seed in seeds:                                   # seeds outermost: an interrupted grid still has whole seeds
-        for lab, o in arms.items():
-            out = arm_dir(models, lab, seed)
-            o, prior_arm = resolve_arm(o, models, seed, list(arms), lab)   # prior '@ARM': ARM's checkpoint of this seed
-            cfg = run_config(preset, {'name': lab, 'seed': seed, **base, **o})
-            s = train(cfg, out, progress=False, resume=True)   # a resumed run (`vlmfilm-wb run --resume`) skips finished arms
-            ev = evaluate(out/'model.ckpt', split=split, progress=False, save_png=False)
-            rows = pd.read_csv(Path(ev['out_dir'])/'per_image.csv')
-            if eval_limit: rows = rows.head(eval_limit)
-            per_image.setdefault(lab, {})[int(seed)] = rows.to_dict('records')
-            if each is not None: each(lab, seed, cfg, s, ev, rows, out, prior_arm)
-    return per_image
 
 # %% ../nbs/16_analysis.ipynb #2b1faa31
 def checkpoint_film_sensitivity(ckpt, split: str = 'test', dataset: str|None = None, limit: int|None = None,

@@ -154,7 +154,8 @@ def on_validation_epoch_start(self: FlowSegModule): self.val_rows, self.val_cond
 def validation_step(self: FlowSegModule, batch, batch_idx):
     ds = self.dm.images(self.cfg.data.val_split)
     for i in batch.tolist():
-        r = predict_and_score(self.segmenter(), ds, i)
+        with torch.autocast(self.device.type, enabled=False):   # bf16-mixed trains under autocast; validation is evaluation, in fp32
+            r = predict_and_score(self.segmenter(), ds, i)
         if self.net.has_film and self.cfg.profile.profile_scope == 'image':
             self.val_conds.append(self.cond_for(dict(image=ds[i]['image'][None], index=torch.tensor([i])), ds))
         self.val_rows.append(dict(name=r['name'], **r['metrics'])); self.val_idx.append(i)

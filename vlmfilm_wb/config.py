@@ -69,6 +69,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     film_weight_decay: float|None = None  # weight decay of the FiLM heads and condition encoder (None: weight_decay)
+    film_lr_scale: float = 1.0        # the FiLM heads' and condition encoder's lr as a multiple of lr (< 1: heads that saturate slower)
     cond_dropout: float = 0.0         # fraction of training images given the null condition (classifier-free style)
     warmup_steps: int = 50
     lr_schedule: Literal['cosine', 'constant'] = 'cosine'
@@ -90,7 +91,7 @@ class TrainConfig:
     threads: int = 0                  # torch CPU threads (0: torch's default)
     checkpoint_every: int = 100       # write last.ckpt (weights, EMA, optimiser, scheduler, RNG, step) every N steps (0: never)
     # numeric ranges, checked by config_from_dict / override (core.check_ranges)
-    _ranges = dict(max_steps='[1, inf)', lr='(0, inf)', weight_decay='[0, inf)', film_weight_decay='[0, inf)',
+    _ranges = dict(max_steps='[1, inf)', lr='(0, inf)', weight_decay='[0, inf)', film_weight_decay='[0, inf)', film_lr_scale='(0, inf)',
                    cond_dropout='[0, 1]', warmup_steps='[0, inf)', grad_clip='[0, inf)', ema_decay='(0, 1)',
                    seed='[0, 4294967295]', val_every='[1, inf)', log_every='[1, inf)', devices='[0, inf)', num_nodes='[1, inf)', threads='[0, inf)',
                    checkpoint_every='[0, inf)')

@@ -126,7 +126,8 @@ class FlowSegModule(L.LightningModule):
         film = [p for n, p in self.net.named_parameters() if n.startswith('encoder.') or '.film.' in n]
         ids = {id(p) for p in film}
         groups = [dict(params=[p for p in self.net.parameters() if id(p) not in ids], weight_decay=t.weight_decay)]
-        if film: groups.append(dict(params=film, weight_decay=t.weight_decay if t.film_weight_decay is None else t.film_weight_decay))
+        if film: groups.append(dict(params=film, weight_decay=t.weight_decay if t.film_weight_decay is None else t.film_weight_decay,
+                                    lr=effective_lr(t) * t.film_lr_scale))
         opt = torch.optim.AdamW(groups, lr=effective_lr(t))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t))
         return dict(optimizer=opt, lr_scheduler=dict(scheduler=sched, interval='step'))

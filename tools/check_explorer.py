@@ -340,6 +340,7 @@ def start_lab(work: Path, root: Path) -> tuple[subprocess.Popen, int]:
     (settings / 'notification.jupyterlab-settings').write_text(json.dumps(dict(fetchNews='false', checkForUpdates=False)))
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(work / 'jcfg'), JUPYTERLAB_SETTINGS_DIR=str(work / 'lab-settings'),
                JUPYTERLAB_WORKSPACES_DIR=str(work / 'lab-workspaces'))
+    env.pop('MPLBACKEND', None)     # the live check's kernel is JupyterLab's: Agg (set by tools/test.sh) would hide its figures
     lab = subprocess.Popen([str(Path(sys.executable).parent / 'jupyter'), 'lab', '--no-browser', f'--port={port}',
                             '--ServerApp.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True',
                             f'--ServerApp.root_dir={root}', '--ServerApp.open_browser=False', '--LabApp.news_url=None']

@@ -490,8 +490,8 @@ def test_more_processes_than_validation_images(tmp_path, cli):
 
 # ---------------------------------------------------------------- item 7: a resume after the dataset's files changed
 def test_resume_refuses_changed_data(workbench, tmp_path):
-    "Continued without a word; now refused naming the file, unless --allow-changed-data. (400 steps: a loaded machine must
-    not finish the run between the first last.ckpt and the SIGINT.)"
+    """Continued without a word; now refused naming the file, unless --allow-changed-data. (400 steps: a loaded machine must
+    not finish the run between the first last.ckpt and the SIGINT.)"""
     import shutil, signal, subprocess, time
     from vlmfilm_wb.data import resolve_dataset
     ds = tmp_path / 'ds'

@@ -203,7 +203,7 @@ class _FrozenClock(datetime.datetime):
 
 def _fake_train(calls):
     "Stands in for `train.train`: writes a checkpoint file and returns a summary like the real one."
-    def train(cfg, out, store=None, progress=True, resume=False):
+    def train(cfg, out, store=None, progress=True, resume=False, allow_changed_data=False):
         calls.append(Path(out))
         if cfg.train.seed == 13: raise DataError('dataset folder /nowhere does not exist')
         (Path(out) / 'model.ckpt').write_text(f'weights of seed {cfg.train.seed}')

@@ -28,6 +28,13 @@ def _peak() -> dict:
     return out
 
 
+def _amp(precision: str):
+    "A context factory: CPU autocast to bf16 for 'bf16-mixed' (what Lightning's precision plugin does), else nothing."
+    import torch
+    from contextlib import nullcontext
+    return (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if precision == 'bf16-mixed' else nullcontext
+
+
 def case_train(preset='small', film='on', batch=8, steps=12, warmup=3, patch=256, channels_last=False, compile=False,
                workers=0, scope='image', attn='default', basicunet=False, threads=0, precision='32-true'):
     """Training throughput (patches/s) of the real Lightning loop on synthetic_xca, after `warmup` steps."""
@@ -68,14 +75,13 @@ def _basicunet(batch, steps, warmup, patch, precision='32-true'):
     """The reference the issue quotes: a plain supervised MONAI BasicUNet step (Dice+BCE, Adam 1e-3); bf16-mixed as Lightning
     does it on a CPU (the forward and loss under `torch.autocast('cpu', torch.bfloat16)`, fp32 weights)."""
     import torch
-    from contextlib import nullcontext
     from monai.networks.nets import BasicUNet
     from monai.losses import DiceCELoss
     torch.manual_seed(0)
     net = BasicUNet(spatial_dims=2, in_channels=1, out_channels=1)
     opt, loss_fn = torch.optim.Adam(net.parameters(), 1e-3), DiceCELoss(sigmoid=True)
     x, y = torch.randn(batch, 1, patch, patch), (torch.rand(batch, 1, patch, patch) < 0.1).float()
-    amp = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if precision == 'bf16-mixed' else nullcontext
+    amp = _amp(precision)
     ts = []
     for i in range(steps):
         t = time.perf_counter(); opt.zero_grad()
@@ -90,9 +96,8 @@ def case_sample(preset='small', size=300, sampler='euler', steps=(1, 2, 4, 8, 16
                 precision='32-true'):
     """Seconds and network evaluations per whole image (sliding windows 256, overlap 0.25); bf16-mixed: under CPU autocast."""
     import numpy as np, torch
-    from contextlib import nullcontext
     if threads: torch.set_num_threads(threads)
-    amp = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if precision == 'bf16-mixed' else nullcontext
+    amp = _amp(precision)
     from vlmfilm_wb.model import VesselFlowNet, ModelConfig
     from vlmfilm_wb.condition import Conditioner
     from vlmfilm_wb.flow import FlowConfig, SamplerConfig

@@ -55,3 +55,21 @@ def smoke_checkpoint(tmp_path_factory, name: str):
         from vlmfilm_wb.train import train
         s = train(run_config('smoke', name=name), root / 'run', store=root / 'p.sqlite', progress=False)
         yield Path(s['checkpoint']), root / 'p.sqlite', root
+
+
+def interrupted_training(run: Path, *params: str) -> Path:
+    """`vlmfilm-wb train --preset smoke` into `run` (400 steps, `last.ckpt` every 4), stopped by SIGINT once the first
+    `last.ckpt` exists: a stopped run to resume. 400 steps so that a loaded machine cannot finish before the signal."""
+    import signal, subprocess, sys, time
+    cli = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
+    p = subprocess.Popen(cli + ['train', '--preset', 'smoke', '-p', 'max_steps', '400', '-p', 'val_every', '400', '-p', 'checkpoint_every', '4',
+                                *params, '--out', str(run), '-q'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        t0 = time.time()
+        while not (run / 'last.ckpt').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.02)
+        assert p.poll() is None, 'training ended before it could be interrupted'
+        p.send_signal(signal.SIGINT); p.wait(120)
+    finally:
+        if p.poll() is None: p.kill()
+    assert (run / 'last.ckpt').is_file() and not (run / 'model.ckpt').exists()
+    return run

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import smoke_checkpoint
+from conftest import smoke_checkpoint, interrupted_training
 
 
 
@@ -490,23 +490,13 @@ def test_more_processes_than_validation_images(tmp_path, cli):
 
 # ---------------------------------------------------------------- item 7: a resume after the dataset's files changed
 def test_resume_refuses_changed_data(workbench, tmp_path):
-    """Continued without a word; now refused naming the file, unless --allow-changed-data. (400 steps: a loaded machine must
-    not finish the run between the first last.ckpt and the SIGINT.)"""
-    import shutil, signal, subprocess, time
+    "Continued without a word; now refused naming the file, unless --allow-changed-data."
+    import shutil, subprocess
     from vlmfilm_wb.data import resolve_dataset
     ds = tmp_path / 'ds'
     for s in ('train', 'val'): shutil.copytree(resolve_dataset('synthetic_xca') / s, ds / s)
     cli = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
-    run = tmp_path / 'run'
-    p = subprocess.Popen(cli + ['train', '--preset', 'smoke', '-p', 'dataset', str(ds), '-p', 'max_steps', '400', '-p', 'val_every', '400',
-                                '-p', 'checkpoint_every', '4', '--out', str(run), '-q'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        t0 = time.time()
-        while not (run / 'last.ckpt').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.02)
-        assert p.poll() is None, 'training ended before it could be interrupted'
-        p.send_signal(signal.SIGINT); p.wait(120)
-    finally:
-        if p.poll() is None: p.kill()
+    run = interrupted_training(tmp_path / 'run', '-p', 'dataset', str(ds))
     assert (run / 'data_manifest.json').is_file()
     img = sorted((ds / 'train' / 'images').iterdir())[0]
     img.write_bytes(img.read_bytes() + b'changed')

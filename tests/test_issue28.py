@@ -1,7 +1,9 @@
 """Issue 28 item 1 (two parts): papermill's `Input Notebook` line once per `vlmfilm-wb run`, and a resumed training's
 progress bar counting to max_steps from the step it resumed at (was `Training: | 70/? ...`)."""
-import re, signal, subprocess, sys, time
+import re, subprocess, sys
 from pathlib import Path
+
+from conftest import interrupted_training
 
 CLI = [str(Path(sys.executable).parent / 'vlmfilm-wb')]
 
@@ -16,16 +18,7 @@ def test_run_logs_input_notebook_once(workbench):
 
 
 def test_resumed_progress_bar_counts_to_max_steps(workbench, tmp_path):
-    run = tmp_path / 'run'
-    p = subprocess.Popen(CLI + ['train', '--preset', 'smoke', '-p', 'max_steps', '400', '-p', 'val_every', '400',
-                                '-p', 'checkpoint_every', '4', '--out', str(run), '-q'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        t0 = time.time()
-        while not (run / 'last.ckpt').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.02)
-        assert p.poll() is None, 'training ended before it could be interrupted'
-        p.send_signal(signal.SIGINT); p.wait(120)
-    finally:
-        if p.poll() is None: p.kill()
+    run = interrupted_training(tmp_path / 'run')
     r = subprocess.run(CLI + ['train', '--resume', str(run)], capture_output=True, text=True, timeout=900)   # the bar on
     assert r.returncode == 0, r.stderr[-3000:]
     start = int(re.search(r'resuming from .* \(step (\d+)\)', r.stderr).group(1))

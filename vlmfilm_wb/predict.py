@@ -242,14 +242,14 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
     final = Path(out)
     check_output_dir(final, 'predict', 'vlmfilm-wb predict')           # new, empty or an earlier prediction of ours
     fr = load_frames(inputs, frames)
-    table, meta_dir = None, None
+    table, meta_dir, meta_values = None, None, {}
     if meta_fields:                                            # the condition from each frame's DICOM header (a table-conditioned model)
         from vlmfilm_wb.checkpoint import read_checkpoint, checkpoint_config
         meta_fields = [f.strip() for f in (meta_fields.split(',') if isinstance(meta_fields, str) else meta_fields) if f.strip()]
         want = list(checkpoint_config(read_checkpoint(ckpt)).profile.table_fields)
         if sorted(meta_fields) != sorted(want):
             raise ConfigError(f"--meta-fields {','.join(meta_fields)}: the model {ckpt} is conditioned on the table fields {want or 'none'}")
-        meta_dir = Path(tempfile.mkdtemp(prefix='meta-table-')); table = meta_table(fr, want, meta_dir)
+        meta_dir = Path(tempfile.mkdtemp(prefix='meta-table-')); table, meta_values = meta_table(fr, want, meta_dir)
     try: seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer,
                                                     first_pass=first_pass, prior=prior, table=table)   # a moved first pass / prior (same SHA-256)
     except BaseException:
@@ -267,8 +267,6 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
     out = Path(tempfile.mkdtemp(prefix=f'.{final.name}.partial-', dir=final.parent))   # written whole, then swapped in
     try:
         rows, t0 = [], time.perf_counter()
-        meta_values = {} if table is None else {r['file'][:-4]: {f'meta.{k}': v for k, v in r.items() if k != 'file'}
-                                                for r in csv.DictReader(open(table, newline=''))}
         for r in predict_frames(seg, fr, progress):
             n = r['name']
             atomic_write_bytes(out/'prob'/f'{n}.png', _png(np.round(r['prob'] * 255).astype(np.uint8)))
@@ -276,7 +274,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
             img = fr.raw(r['index'])[0]
             atomic_write_bytes(out/'overlay'/f'{n}.png', _png(np.round(overlay(img, np.zeros_like(r['pred']), r['pred']) * 255).astype(np.uint8)))
             field = fov_mask(img)                                  # no reference here: vessel pixels at the field's edge
-            rows.append(dict(frame_row(r, fr.info[r['index']]), **meta_values.get(r['name'], {}), input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
+            rows.append(dict(frame_row(r, fr.info[r['index']]), **{f'meta.{k}': v for k, v in meta_values.get(r['name'], {}).items()}, input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
                              fov_edge_px=int((r['pred'] & edge_band(field, seg.infer.fov_band)).sum())))
         if info['service'] is not None: info['service'].close()
         buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
@@ -312,16 +310,17 @@ def dicom_fields(path: str|Path, fields) -> dict:
         except (TypeError, ValueError): out[f] = str(v).strip()
     return out
 
-def meta_table(frames: Frames, fields, dest: str|Path) -> Path:
-    "Write `frames` (DICOM only) with their header `fields` as a table: `dest/images/NAME.png` and `dest/meta.csv`; returns the CSV."
+def meta_table(frames: Frames, fields, dest: str|Path) -> tuple[Path, dict[str, dict]]:
+    """Write `frames` (DICOM only) with their header `fields` as a table, `dest/images/NAME.png` and `dest/meta.csv`;
+    returns (the CSV, {frame name: its values})."""
     from PIL import Image
     dest = Path(dest); (dest/'images').mkdir(parents=True, exist_ok=True)
-    rows, cache = [], {}
+    rows, values, cache = [], {}, {}
     for i, (name, info) in enumerate(zip(frames.names, frames.info)):
         src = info.get('source')
         if not src or not is_dicom(src): raise ConfigError(f"--meta-fields reads DICOM headers: {src} is not a DICOM file")
         if src not in cache: cache[src] = dicom_fields(src, fields)
         Image.fromarray(frames.raw(i)[0]).save(dest/'images'/f'{name}.png')       # lossless: the profiler finds the frame by its pixels
-        rows.append(dict(file=f'{name}.png', **cache[src]))
+        rows.append(dict(file=f'{name}.png', **cache[src])); values[name] = cache[src]
     buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=['file', *fields]); w.writeheader(); w.writerows(rows)
-    return atomic_write_text(dest/'meta.csv', buf.getvalue())
+    return atomic_write_text(dest/'meta.csv', buf.getvalue()), values

@@ -28,7 +28,7 @@ import torch
 
 from .core import (ConfigError, CheckpointError, DataError, refused_pickle_message, atomic_write_bytes, config_from_dict, config_to_dict,
                              override, resolve_device, sha256_file, tune_malloc)
-from .data import REGISTRY, normalise_image
+from .data import REGISTRY, VesselImages, normalise_image, resolve_dataset
 from .profiles import ProfileConfig, needs_first_pass
 from .store import ProfileService, ProfileStore, default_store_path, pixel_hash
 from .condition import Conditioner, effective_film_mode
@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'CKPT_EXPECTED', 'build_network', 'profile_service', 'build_conditioner', 'gating', 'describe_file',
            'read_checkpoint', 'checkpoint_config', 'load_state_strict', 'load_model', 'checkpoint_dataset',
-           'checked_prior', 'with_table', 'segmenter_from_checkpoint', 'FirstPass', 'trained_first_pass',
-           'check_first_pass', 'first_pass_summary', 'prior_source', 'prior_summary']
+           'checked_prior', 'with_table', 'TrainedRun', 'load_run', 'segmenter_from_checkpoint', 'FirstPass',
+           'trained_first_pass', 'check_first_pass', 'first_pass_summary', 'prior_source', 'prior_summary']
 
 # %% ../nbs/12a_checkpoint.ipynb #0ae01ffa
 def build_network(cfg: RunConfig) -> VesselFlowNet:
@@ -156,9 +156,9 @@ def load_state_strict(net: torch.nn.Module, sd: dict, path='checkpoint'):
                         f"shape mismatch {shapes[:4]}" if shapes else ''] if p))
     net.load_state_dict(sd, strict=True)
 
-def load_model(path: str|Path, expect=None, device='cpu') -> tuple[VesselFlowNet, RunConfig]:
-    "Rebuild the trained network of a checkpoint and load it strictly; `expect` guards against another config."
-    ck = read_checkpoint(path)
+def load_model(path: str|Path, expect=None, device='cpu', ck: dict|None = None) -> tuple[VesselFlowNet, RunConfig]:
+    "Rebuild the trained network of a checkpoint and load it strictly; `expect` guards against another config; `ck`: the file already read."
+    ck = read_checkpoint(path) if ck is None else ck
     cfg = checkpoint_config(ck)
     if expect is not None:
         esc = expect.flow.self_cond if isinstance(expect, RunConfig) else expect.get('self_cond') if isinstance(expect, dict) else None
@@ -207,41 +207,79 @@ def with_table(cfg: RunConfig, fp: dict|None, table: str|Path, where) -> RunConf
     cats = {f: list(c) for f, c in fp.get('layout', []) if c is not None}
     return replace(cfg, profile=replace(cfg.profile, table_path=str(table), table_categories=cats))
 
-def segmenter_from_checkpoint(path: str|Path, device=None, store: str|Path|None = None, film_mode: str|None = None,
-                              sampler: dict|None = None, infer: dict|None = None,
-                              junction_source: str|None = None, first_pass: str|Path|None = None,
-                              prior: str|Path|None = None, table: str|Path|None = None) -> tuple[Segmenter, RunConfig, dict]:
-    """The checkpoint's network + conditioning + sampler as a Segmenter; checks the profiler fingerprint (and first pass, `firstpass`).
-    `table`: new images' values for a model conditioned on a table (`predict --meta-fields`): the same fields, encoded as
-    in training (the stored layout), from another table file."""
+
+# %% ../nbs/12a_checkpoint.ipynb #f0f6b522
+class TrainedRun:
+    """A trained checkpoint read once, as working parts: `cfg` (the stored config with this evaluation's sampler, infer,
+    first-pass and table overrides), `trained_cfg` (as stored), `net`, `conditioner`, `service`, `segmenter`, `info`
+    (film modes, step, gating, prior) and `split(name)`. Leaving it as a context manager closes the profile service."""
+    def __init__(self, path: Path, ck: dict, trained_cfg: RunConfig, cfg: RunConfig, segmenter: Segmenter, info: dict):
+        self.path, self.ck, self.trained_cfg, self.cfg, self.segmenter, self.info = path, ck, trained_cfg, cfg, segmenter, info
+    net = property(lambda self: self.segmenter.model)
+    conditioner = property(lambda self: self.segmenter.conditioner)
+    service = property(lambda self: self.info['service'])
+    def dataset(self, dataset: str|Path|None = None) -> str|Path:
+        "`dataset`, else the one it was trained on (a stored folder that is gone: say so, and what to pass)."
+        return checkpoint_dataset(self.cfg, dataset or None)
+    def split(self, name: str, dataset: str|Path|None = None) -> VesselImages:
+        "A split of the run's dataset (or of `dataset`) in the run's layout: its image_dir, mask_dir and mask_suffix."
+        d = self.cfg.data
+        return VesselImages(resolve_dataset(self.dataset(dataset)), name, d.image_dir, d.mask_dir, d.mask_suffix)
+    def close(self):
+        if self.info.get('service') is not None: self.info['service'].close(); self.info['service'] = None
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+    def __repr__(self): return f"TrainedRun({self.path}: {self.cfg.flow.flow}, film {self.info['film_mode']}, step {self.info['global_step']})"
+
+def load_run(path: str|Path, device=None, store: str|Path|None = None, film_mode: str|None = None,
+             sampler: dict|None = None, infer: dict|None = None, junction_source: str|None = None,
+             first_pass: str|Path|None = None, prior: str|Path|None = None, table=None, check=None) -> TrainedRun:
+    """Read checkpoint `path` once and build its parts: the network loaded strictly, the conditioning checked against the
+    stored profiler fingerprint (and first pass), the prior of a refinement flow, the sampler and junction gating.
+    `film_mode` follows the trained-vs-asked rule (`effective_film_mode`: trained off is evaluated off, trained on is
+    never off); `sampler`/`infer`: overrides (range-checked); `table`: new images' values for a model conditioned on a
+    table (`predict --meta-fields`), a path or a function of the stored config; `check(trained_cfg)`: a caller's refusal
+    before any part is built."""
+    path = Path(path)
     device = resolve_device(device)
     if device.type == 'cpu': tune_malloc()
-    net, cfg = load_model(path, device=device)
-    trained = cfg.model.film_mode
-    mode = film_mode or trained
-    if trained != 'off' and mode == 'off':
+    ck = read_checkpoint(path)
+    net, trained_cfg = load_model(path, device=device, ck=ck)
+    if check is not None: check(trained_cfg)
+    cfg, sec, trained = trained_cfg, ck['vlmfilm_wb'], trained_cfg.model.film_mode
+    if (film_mode or trained) == 'off' and trained != 'off':
         raise ConfigError("film_mode 'off' asked for a model trained with FiLM: use 'null' or 'shuffle' as test-time "
                           "controls, or train a film_mode='off' model as the baseline")
     if sampler: cfg = replace(cfg, sampler=override(cfg.sampler, sampler))
     if infer: cfg = replace(cfg, infer=override(cfg.infer, infer))
     if first_pass is not None: cfg = replace(cfg, profile=replace(cfg.profile, first_pass=str(first_pass)))   # a moved first pass
-    ck = read_checkpoint(path)['vlmfilm_wb']
-    if table is not None: cfg = with_table(cfg, ck.get('profiler_fingerprint'), table, path)
-    mode = effective_film_mode(mode, trained)                            # resolved once ($VLM_FILM_MODE included)
+    if callable(table): table = table(trained_cfg)
+    if table is not None: cfg = with_table(cfg, sec.get('profiler_fingerprint'), table, path)
+    mode = effective_film_mode(film_mode or trained, trained)            # resolved once ($VLM_FILM_MODE included)
     if mode in ('on', 'shuffle'):                                        # same first pass, or an error naming both (before it is opened)
-        check_first_pass(cfg.profile, ck.get('profiler_fingerprint'), path)
+        check_first_pass(cfg.profile, sec.get('profiler_fingerprint'), path)
     cond, svc, mode = build_conditioner(replace(cfg, model=replace(cfg.model, film_mode=mode)), store, trained)
-    same = lambda fp: {k: v for k, v in fp.items() if k != 'tables'} if table is not None else fp   # new images: another table, same encoding
-    if svc is not None and ck.get('profiler_fingerprint') is not None and same(svc.fingerprint) != same(ck['profiler_fingerprint']):
-        raise CheckpointError(f"{path}: the profiler differs from the one the model was trained with: "
-                              f"trained {ck['profiler_fingerprint']}, now {svc.fingerprint}")
-    if mode != trained: log.warning("evaluating a model trained with film_mode=%r under film_mode=%r", trained, mode)
-    extras_fn, stages = gating(cfg, net, evaluation=True, source=junction_source)
-    fp = checked_prior(cfg, ck, path, store, prior, device)
+    try:
+        same = lambda fp: {k: v for k, v in fp.items() if k != 'tables'} if table is not None else fp   # new images: another table, same encoding
+        if svc is not None and sec.get('profiler_fingerprint') is not None and same(svc.fingerprint) != same(sec['profiler_fingerprint']):
+            raise CheckpointError(f"{path}: the profiler differs from the one the model was trained with: "
+                                  f"trained {sec['profiler_fingerprint']}, now {svc.fingerprint}")
+        if mode != trained: log.warning("evaluating a model trained with film_mode=%r under film_mode=%r", trained, mode)
+        extras_fn, stages = gating(cfg, net, evaluation=True, source=junction_source)
+        fp = checked_prior(cfg, sec, path, store, prior, device)
+    except BaseException:
+        if svc is not None: svc.close()                                  # refused: nothing left open
+        raise
     seg = Segmenter(net, cond, cfg.flow, cfg.sampler, cfg.infer, scope=cfg.profile.profile_scope, extras_fn=extras_fn, device=device,
                     prior_fn=fp.prob if fp is not None else None)
-    return seg, cfg, dict(film_mode=mode, trained_film_mode=trained, global_step=ck.get('global_step'),
-                          last_val=ck.get('last_val'), service=svc, gated_stages=stages, opt_steps=int(net.opt_steps), prior=fp)
+    return TrainedRun(path, ck, trained_cfg, cfg, seg, dict(film_mode=mode, trained_film_mode=trained, global_step=sec.get('global_step'),
+                      last_val=sec.get('last_val'), service=svc, gated_stages=stages, opt_steps=int(net.opt_steps), prior=fp))
+
+def segmenter_from_checkpoint(path: str|Path, **kw) -> tuple[Segmenter, RunConfig, dict]:
+    "`load_run(path, **kw)` as (segmenter, cfg, info): the first pass's loader (`FirstPass(load=...)`); the caller closes `info['service']`."
+    r = load_run(path, **kw)
+    return r.segmenter, r.cfg, r.info
+
 
 # %% ../nbs/12a_checkpoint.ipynb #e307d311
 class _OneImage:

@@ -23,7 +23,7 @@ import numpy as np, pandas as pd
 
 from .core import ConfigError, read_json, write_json, resolved_run_params
 from .metrics import image_metrics, summarise, paired_comparison, bootstrap_ci, cldice
-from .checkpoint import segmenter_from_checkpoint
+from .checkpoint import load_run
 
 
 # %% auto #0
@@ -319,15 +319,12 @@ def checkpoint_film_sensitivity(ckpt, split: str = 'test', dataset: str|None = N
                                 store=None) -> dict[int, dict]:
     "`film_sensitivity` per stage of a checkpoint over the first `limit` images of a split ({} without FiLM)."
     import torch
-    from vlmfilm_wb.data import VesselImages, resolve_dataset
     from vlmfilm_wb.model import film_sensitivity
-    seg, cfg, info = segmenter_from_checkpoint(ckpt, store=store)
-    try:
+    with load_run(ckpt, store=store) as run:
+        seg = run.segmenter
         if not seg.model.has_film: return {}
-        ds = VesselImages(resolve_dataset(dataset or cfg.data.dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
+        ds = run.split(split, dataset)
         n = len(ds) if not limit else min(limit, len(ds))
         with torch.no_grad():
             conds = torch.cat([seg._cond(ds[i]['image'][None].to(seg.device), i, ds) for i in range(n)])
         return film_sensitivity(seg.model, conds)
-    finally:
-        if info.get('service') is not None: info['service'].close()

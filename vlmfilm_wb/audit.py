@@ -29,7 +29,7 @@ import numpy as np
 from .core import ConfigError, DataError, write_json, atomic_write_text, stable_hash, load_settings, sha256_file
 from .data import VesselImages, resolve_dataset, format_table
 from .infer import predict_split
-from .checkpoint import segmenter_from_checkpoint, profile_service
+from .checkpoint import load_run, profile_service
 from .viz import save_figure
 from .profiles import PROFILE_FEATURES, PROFILE_FIELDS, ProfileConfig, profiles_features
 
@@ -148,13 +148,9 @@ def condition_matrix(svc, images: Sequence[np.ndarray]) -> tuple[np.ndarray, lis
 
 def baseline_errors(ckpt, dataset, split: str, store=None, limit: int|None = None, progress: bool = False) -> list[dict]:
     "Per-image `name, dice, dice_error, betti0_error` of checkpoint `ckpt` on `dataset/split` (the evaluation's inference, in memory)."
-    seg, cfg, info = segmenter_from_checkpoint(ckpt, store=store)
-    try:
-        ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
+    with load_run(ckpt, store=store) as run:
         return [dict(name=r['name'], dice=r['metrics']['dice'], dice_error=1.0 - r['metrics']['dice'],
-                     betti0_error=float(r['metrics']['betti0_error'])) for r in predict_split(seg, ds, progress=progress, limit=limit)]
-    finally:
-        if info.get('service') is not None: info['service'].close()
+                     betti0_error=float(r['metrics']['betti0_error'])) for r in predict_split(run.segmenter, run.split(split, dataset), progress=progress, limit=limit)]
 
 # %% ../nbs/16a_audit.ipynb #2bafed10
 def plot_audit(a: dict, title: str = ''):

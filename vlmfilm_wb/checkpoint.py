@@ -2,13 +2,14 @@
 
 Everything that turns a run config or a checkpoint file into working parts lives here: the network of a config
 (`build_network`), its conditioning (`build_conditioner`, `profile_service`) and junction gating (`gating`), reading
-and strictly loading checkpoints, the evaluation `Segmenter` of a checkpoint (`segmenter_from_checkpoint`), and the
+and strictly loading checkpoints, a trained run read once as working parts (`load_run`: config, network, conditioner,
+evaluation `Segmenter`, the run's data splits), and the
 checkpoints that feed other runs — a two-stage model's **first pass** and a refinement flow's **prior**, both a
 `FirstPass`. The recursion (a first pass is itself a checkpoint, loaded by the same loader, whose profile service
 may own a first pass) stays inside this one module: `FirstPass` is given its loader, nothing imports back.
 
 `load_model(path)` rebuilds exactly the trained network and loads it strictly: a config or state-dict mismatch
-raises `CheckpointError` naming the fields or keys. `segmenter_from_checkpoint` adds the conditioning and sampler of
+raises `CheckpointError` naming the fields or keys. `load_run` adds the conditioning and sampler of
 the checkpoint, refusing a profiler whose fingerprint differs from the one the model was trained with, a first pass
 or a prior other than the one it was trained with (naming both SHA-256s)."""
 
@@ -226,7 +227,8 @@ class TrainedRun:
         d = self.cfg.data
         return VesselImages(resolve_dataset(self.dataset(dataset)), name, d.image_dir, d.mask_dir, d.mask_suffix)
     def close(self):
-        if self.info.get('service') is not None: self.info['service'].close(); self.info['service'] = None
+        "Close the profile service (flushing its counters); closing twice is harmless."
+        if self.service is not None: self.service.close()
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
     def __repr__(self): return f"TrainedRun({self.path}: {self.cfg.flow.flow}, film {self.info['film_mode']}, step {self.info['global_step']})"

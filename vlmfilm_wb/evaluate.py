@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on a split: per-image CSV, summary JSON with means, pooled scores and 95 % CIs, prediction PNGs.
 
 `evaluate(ckpt, dataset, split)` rebuilds the trained model with its conditioning and sampler
-(`segmenter_from_checkpoint`) and runs the same `predict_split` loop that validation ran during training. So
+(`checkpoint.load_run`) and runs the same `predict_split` loop that validation ran during training. So
 evaluating the validation split after training reproduces the last validation metrics the training logged; the
 `parity` field of the summary says whether it did.
 
@@ -42,7 +42,7 @@ from .core import DataError, write_json, atomic_write_text, atomic_write_bytes, 
 from .data import VesselImages, resolve_dataset, REGISTRY
 from .infer import predict_split, check_frame_size
 from .metrics import summarise, metrics_frame, swap_statistics
-from .checkpoint import (segmenter_from_checkpoint, read_checkpoint, checkpoint_config, checkpoint_dataset, prior_summary,
+from .checkpoint import (load_run, checkpoint_dataset, prior_summary,
                                    first_pass_summary)
 
 log = logging.getLogger(__name__)
@@ -136,19 +136,20 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
     if out_dir: check_output_dir(out_dir, 'eval', 'vlmfilm-wb eval')        # before any work: a folder not ours is refused
     swap = film_mode == 'swap'
     if swaps is not None and not swap: raise ConfigError(f"swaps={swaps}: the swap test needs film_mode='swap' (--film-mode swap --swaps K)")
-    trained = checkpoint_config(read_checkpoint(ckpt))
-    if swap: _check_swappable(trained, ckpt)
-    seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode='on' if swap else film_mode, sampler=sampler,
-                                               infer=infer, junction_source=junction_source, first_pass=first_pass, prior=prior)
-    dataset = checkpoint_dataset(cfg, dataset or None)   # a stored folder that is gone: say so, and what to pass
-    ds = VesselImages(resolve_dataset(dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
-    for p, img in list(zip(ds.pairs, ds.images))[:limit]: check_frame_size(img.shape, seg.infer.input_scale, str(p.image))   # too small: named, before any work
-    K = (1 if swaps is None else int(swaps)) if swap else 0
-    donors = swap_donors(len(ds), K, swap_seed) if swap else None
-    out = Path(out_dir) if out_dir else ckpt.parent/eval_folder_name(dataset, split, trained, cfg, 'swap' if swap else info['film_mode'],
-                                                                       info['trained_film_mode'], junction_source, limit, K, swap_seed)
-    if not out_dir: check_output_dir(out, 'eval', 'vlmfilm-wb eval', legacy=_earlier_eval)   # our name in the run's folder
-    out.parent.mkdir(parents=True, exist_ok=True)
+    run = load_run(ckpt, device=device, store=store, film_mode='on' if swap else film_mode, sampler=sampler, infer=infer,
+                   junction_source=junction_source, first_pass=first_pass, prior=prior,
+                   check=(lambda trained: _check_swappable(trained, ckpt)) if swap else None)
+    try:                                                  # refused before any work: nothing left open
+        dataset, ds = run.dataset(dataset), run.split(split, dataset)   # a stored folder that is gone: say so, and what to pass
+        seg, cfg, info, trained = run.segmenter, run.cfg, run.info, run.trained_cfg
+        for p, img in list(zip(ds.pairs, ds.images))[:limit]: check_frame_size(img.shape, seg.infer.input_scale, str(p.image))   # too small: named, before any work
+        K = (1 if swaps is None else int(swaps)) if swap else 0
+        donors = swap_donors(len(ds), K, swap_seed) if swap else None
+        out = Path(out_dir) if out_dir else ckpt.parent/eval_folder_name(dataset, split, trained, cfg, 'swap' if swap else info['film_mode'],
+                                                                           info['trained_film_mode'], junction_source, limit, K, swap_seed)
+        if not out_dir: check_output_dir(out, 'eval', 'vlmfilm-wb eval', legacy=_earlier_eval)   # our name in the run's folder
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except BaseException: run.close(); raise
     final, out = out, Path(tempfile.mkdtemp(prefix=f'.{out.name}.partial-', dir=out.parent))
     try:
         rows, t0 = [], time.perf_counter()
@@ -160,7 +161,7 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
                 if 'uncertainty' in r:                     # K > 1 samples: variance across them; 0.25, the largest possible, is 255
                     atomic_write_bytes(out/'uncertainty'/f"{r['name']}.png", _png(np.round(np.clip(r['uncertainty'] / 0.25, 0, 1) * 255).astype(np.uint8)))
         if swap: swap_res = _swap_evaluations(seg, ds, rows, donors, limit, progress, out, swap_seed)
-        if info['service'] is not None: info['service'].close()
+        run.close()
         atomic_write_text(out/'per_image.csv', metrics_frame(rows).to_csv(index=False))
         summary = _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, junction_source)
         if swap: summary.update(film_mode='swap', swap=swap_res)
@@ -168,6 +169,7 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
         mark_output_dir(out, 'eval', checkpoint=str(ckpt))
         replace_dir(out, final)
     finally:
+        run.close()
         if out.exists(): shutil.rmtree(out, ignore_errors=True)
     summary['out_dir'] = str(final)
     return summary

@@ -2,7 +2,7 @@
 
 `predict(ckpt, inputs, out)` runs a trained checkpoint on images without masks and writes, per frame, the probability
 map, the mask and an overlay, plus one CSV row (vessel area, connected components, network evaluations). It uses the
-same `train.segmenter_from_checkpoint` Segmenter as `evaluate`, and the frame name seeds the sampler exactly as in a
+same `checkpoint.load_run` Segmenter as `evaluate`, and the frame name seeds the sampler exactly as in a
 dataset, so predicting on a dataset's own PNG gives the evaluation's prediction of that image, pixel for pixel.
 
 - Inputs: files, folders (their image and DICOM files, sorted, not recursive) and globs (`'run*/*.dcm'`, `**` allowed).
@@ -29,7 +29,7 @@ from .core import DataError, ConfigError, atomic_write_bytes, atomic_write_text,
 from .data import IMAGE_EXTS, bits_to_uint8, normalise_image, read_image_info
 
 from .infer import check_frame_size
-from .checkpoint import segmenter_from_checkpoint
+from .checkpoint import load_run
 
 log = logging.getLogger(__name__)
 
@@ -242,27 +242,34 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
     final = Path(out)
     check_output_dir(final, 'predict', 'vlmfilm-wb predict')           # new, empty or an earlier prediction of ours
     fr = load_frames(inputs, frames)
-    table, meta_dir, meta_values = None, None, {}
-    if meta_fields:                                            # the condition from each frame's DICOM header (a table-conditioned model)
-        from vlmfilm_wb.checkpoint import read_checkpoint, checkpoint_config
-        meta_fields = [f.strip() for f in (meta_fields.split(',') if isinstance(meta_fields, str) else meta_fields) if f.strip()]
-        want = list(checkpoint_config(read_checkpoint(ckpt)).profile.table_fields)
+    meta_dir, meta_values = None, {}
+    if meta_fields: meta_fields = [f.strip() for f in (meta_fields.split(',') if isinstance(meta_fields, str) else meta_fields) if f.strip()]
+    def table(trained):                                        # the condition from each frame's DICOM header (a table-conditioned model)
+        nonlocal meta_dir, meta_values
+        want = list(trained.profile.table_fields)
         if sorted(meta_fields) != sorted(want):
             raise ConfigError(f"--meta-fields {','.join(meta_fields)}: the model {ckpt} is conditioned on the table fields {want or 'none'}")
-        meta_dir = Path(tempfile.mkdtemp(prefix='meta-table-')); table, meta_values = meta_table(fr, want, meta_dir)
-    try: seg, cfg, info = segmenter_from_checkpoint(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer,
-                                                    first_pass=first_pass, prior=prior, table=table)   # a moved first pass / prior (same SHA-256)
+        meta_dir = Path(tempfile.mkdtemp(prefix='meta-table-')); t, meta_values = meta_table(fr, want, meta_dir)
+        return t
+    try: run = load_run(ckpt, device=device, store=store, film_mode=film_mode, sampler=sampler, infer=infer,
+                        first_pass=first_pass, prior=prior, table=table if meta_fields else None)   # a moved first pass / prior (same SHA-256)
     except BaseException:
         if meta_dir is not None: shutil.rmtree(meta_dir, ignore_errors=True)
         raise
-    if input_scale is not None:                                # per frame ('auto': to the training image size; 'spacing': mm/px)
-        side = training_image_size(cfg) if str(input_scale).strip() == 'auto' else None
-        tsp = train_spacing if train_spacing is not None else cfg.data.pixel_spacing
-        fr.scales = [frame_scale(input_scale, a.shape, side, i.get('pixel_spacing'), tsp, i.get('source', 'a frame'))
-                     for a, i in zip(fr.images, fr.info)]
-    for k, (a, i) in enumerate(zip(fr.images, fr.info)):   # before any prediction: a frame too small to segment, named (smaller than the window: padded)
-        check_frame_size(a.shape, seg.infer.input_scale if fr.scales is None else fr.scales[k],
-                         i['source'] if i.get('n_frames', 1) == 1 else f"{i['source']} frame {i['frame']}")
+    seg, cfg, info = run.segmenter, run.cfg, run.info
+    try:                                                       # refused before any work: nothing left open or behind
+        if input_scale is not None:                                # per frame ('auto': to the training image size; 'spacing': mm/px)
+            side = training_image_size(cfg) if str(input_scale).strip() == 'auto' else None
+            tsp = train_spacing if train_spacing is not None else cfg.data.pixel_spacing
+            fr.scales = [frame_scale(input_scale, a.shape, side, i.get('pixel_spacing'), tsp, i.get('source', 'a frame'))
+                         for a, i in zip(fr.images, fr.info)]
+        for k, (a, i) in enumerate(zip(fr.images, fr.info)):   # before any prediction: a frame too small to segment, named (smaller than the window: padded)
+            check_frame_size(a.shape, seg.infer.input_scale if fr.scales is None else fr.scales[k],
+                             i['source'] if i.get('n_frames', 1) == 1 else f"{i['source']} frame {i['frame']}")
+    except BaseException:
+        run.close()
+        if meta_dir is not None: shutil.rmtree(meta_dir, ignore_errors=True)
+        raise
     final.parent.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix=f'.{final.name}.partial-', dir=final.parent))   # written whole, then swapped in
     try:
@@ -276,7 +283,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
             field = fov_mask(img)                                  # no reference here: vessel pixels at the field's edge
             rows.append(dict(frame_row(r, fr.info[r['index']]), **{f'meta.{k}': v for k, v in meta_values.get(r['name'], {}).items()}, input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
                              fov_edge_px=int((r['pred'] & edge_band(field, seg.infer.fov_band)).sum())))
-        if info['service'] is not None: info['service'].close()
+        run.close()
         buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
         atomic_write_text(out/'predictions.csv', buf.getvalue())
         summary = dict(checkpoint=str(ckpt), inputs=[str(x) for x in ([inputs] if isinstance(inputs, (str, Path)) else inputs)],
@@ -290,6 +297,7 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
         mark_output_dir(out, 'predict', checkpoint=str(ckpt))
         replace_dir(out, final)
     finally:
+        run.close()
         if out.exists(): shutil.rmtree(out, ignore_errors=True)
         if meta_dir is not None: shutil.rmtree(meta_dir, ignore_errors=True)
     return summary

@@ -21,7 +21,7 @@ import torch
 from .core import atomic_write_bytes, ConfigError
 from .profiles import FOCUS_KEYS
 
-from .checkpoint import segmenter_from_checkpoint
+from .checkpoint import load_run
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +141,21 @@ class Explorer:
     "Interactive view of one checkpoint on one split: image, mask, x_t/p_1 per sampler step, profile, gamma/beta per stage."
     def __init__(self, checkpoint: str|Path, dataset: str|None = None, split: str = 'val', store=None, device=None,
                  sample_steps: int|None = None):
-        from vlmfilm_wb.data import VesselImages, resolve_dataset
+        import weakref
         from vlmfilm_wb.model import stage_table
-        self.seg, self.cfg, self.info = segmenter_from_checkpoint(
-            checkpoint, device=device, store=store, sampler=dict(sample_steps=sample_steps) if sample_steps else None)
-        d = self.cfg.data
-        self.ds = VesselImages(resolve_dataset(dataset or d.dataset), split, d.image_dir, d.mask_dir, d.mask_suffix)
+        self.run = load_run(checkpoint, device=device, store=store, sampler=dict(sample_steps=sample_steps) if sample_steps else None)
+        self._finalizer = weakref.finalize(self, self.run.close)      # the profile service closes with the explorer (or `close()`)
+        self.seg, self.cfg, self.info = self.run.segmenter, self.run.cfg, self.run.info
+        self.ds = self.run.split(split, dataset)
         self.stages = [r for r in stage_table(self.cfg.model) if r['film']]
         self.steps = list(range(self.cfg.sampler.sample_steps + 1))
         self._cache: dict[int, dict] = {}
+
+    def close(self):
+        "Close the run's profile service (also done when the explorer is garbage-collected or the kernel exits)."
+        self._finalizer()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
 
     def _compute(self, i: int) -> dict:
         if i in self._cache: return self._cache[i]

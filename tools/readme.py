@@ -3,7 +3,7 @@
 
 Markdown cells are copied verbatim; code cells become fenced blocks (a first line `#| lang: bash` picks the fence
 language, `#| hide` drops the cell); outputs are dropped. A code cell `#| results: compare RUN ... [--pair A:B]` is a
-results table: it is rendered from the committed run folders (globs relative to the project root) through
+results table: it is rendered from the committed run folders (globs relative to the project root; `--at ARM@FIELD=V` as in `compare`) through
 `analysis.compare_runs`, the function `vlmfilm-wb compare` prints with, so README shows exactly what the command
 prints. `--check` exits 1 when README.md is out of date with the notebook or with a committed result.
 """
@@ -22,17 +22,18 @@ def results_block(spec: str) -> str:
     if not args or args[0] not in ('compare', 'evals', 'audit', 'cross', 'file'):
         sys.exit(f"README results directive {spec!r}: expected 'compare RUN ... [--pair A:B]', 'evals DIR ...', 'audit DIR', "
                  "'cross RUN ...' or 'file PATH ...'")
-    runs, pairs, rest = [], [], args[1:]
+    runs, pairs, at, rest = [], [], [], args[1:]
     while rest:
         a = rest.pop(0)
         if a == '--pair': pairs.append(tuple(rest.pop(0).split(':', 1)))
+        elif a == '--at': at.append(rest.pop(0))
         else:
             hits = sorted(glob.glob(str(root/a)))
             if not hits: sys.exit(f"README results directive: {a} matches no committed result")
             runs += [str(Path(h).relative_to(root)) for h in hits]
     if args[0] == 'compare':
         from vlmfilm_wb.analysis import compare_runs
-        text, _ = compare_runs([root/r for r in runs], pairs)
+        text, _ = compare_runs([root/r for r in runs], pairs, at)
     elif args[0] == 'evals':
         from vlmfilm_wb.analysis import eval_table
         text = eval_table([root/r for r in runs])

@@ -27,10 +27,10 @@ from .checkpoint import load_run
 
 
 # %% auto #0
-__all__ = ['TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'binary_entropy', 'trajectory_stats', 'sampler_curve', 'choose_steps',
-           'ablation_table', 'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table', 'format_comparisons',
-           'ablation_per_image', 'pool_runs', 'format_seed_table', 'compare_runs', 'eval_table', 'arm_dir',
-           'resolve_arm', 'checkpoint_film_sensitivity']
+__all__ = ['TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'SETTING_FIELDS', 'binary_entropy', 'trajectory_stats', 'sampler_curve',
+           'choose_steps', 'ablation_table', 'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table',
+           'format_comparisons', 'ablation_per_image', 'pool_runs', 'format_seed_table', 'settings_per_image',
+           'compare_runs', 'eval_table', 'arm_dir', 'resolve_arm', 'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -263,9 +263,43 @@ def format_seed_table(arm_rows: list[dict], columns: Sequence[str] = SEED_TABLE_
     from vlmfilm_wb.data import format_table
     return format_table([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k in columns} for r in arm_rows])
 
-def compare_runs(run_dirs: Sequence, pairs: Sequence = ()) -> tuple[str, dict]:
-    "(text, data) of `vlmfilm-wb compare`: seeds of ablate_stages runs pooled, the across-seeds table and one verdict line per pair."
+SETTING_FIELDS = dict(steps='sample_steps', jump='jump', samples='samples', temperature='temperature', sampler='sampler',
+                      order='order', prob_map='prob_map')
+
+def settings_per_image(run_dir, spec: str) -> tuple[str, dict[int, list[dict]]]:
+    """(label, seed -> per-image rows) of the evaluations of one arm under other sampler settings, `ARM@steps=2,jump=argmax`
+    (fields of the evaluation's summary.json: steps, jump, samples, temperature, sampler, order, prob_map): what
+    `vlmfilm-wb eval CKPT --steps 2 --jump argmax` wrote beside each seed's model, so a sampler setting is compared
+    across seeds and images like an arm. The label is the spec with a space before the `@`."""
+    arm, at, kv = spec.partition('@')
+    try: want = {SETTING_FIELDS[k.strip()]: v.strip() for k, v in (x.split('=', 1) for x in kv.split(','))}
+    except (KeyError, ValueError): raise ConfigError(f"--at {spec!r}: expected ARM@FIELD=VALUE[,FIELD=VALUE...] with FIELD among {sorted(SETTING_FIELDS)}") from None
+    if not at or not arm.strip(): raise ConfigError(f"--at {spec!r}: expected ARM@FIELD=VALUE[,FIELD=VALUE...] with FIELD among {sorted(SETTING_FIELDS)}")
+    run_dir, params = Path(run_dir), _run_params(run_dir)
+    split, limit, out = params.get('split', 'test'), params.get('eval_limit') or None, {}
+    for m in sorted((run_dir/'models').glob('*_s*')):
+        seed = re.fullmatch(r'.+_s(\d+)', m.name)
+        if not seed or not (m/'train_summary.json').is_file() or read_json(m/'train_summary.json')['name'] != arm.strip(): continue
+        evs = [e for e in sorted(m.glob('eval_*')) if (e/'summary.json').is_file()
+               and _default_eval(s := read_json(e/'summary.json'), split) and all(str(s.get(k)) == v for k, v in want.items())]
+        if len(evs) > 1: raise ConfigError(f"--at {spec!r}: {len(evs)} evaluations of {m} match ({', '.join(e.name for e in evs)}); name more fields")
+        if evs:
+            rows = pd.read_csv(evs[0]/'per_image.csv').to_dict('records')
+            out[int(seed[1])] = rows[:limit] if limit else rows
+    return f"{arm.strip()} @{kv}", out
+
+def compare_runs(run_dirs: Sequence, pairs: Sequence = (), at: Sequence[str] = ()) -> tuple[str, dict]:
+    """(text, data) of `vlmfilm-wb compare`: seeds of ablate_stages runs pooled, the across-seeds table and one verdict line
+    per pair; `at`: arms under other sampler settings (`settings_per_image`), pooled and compared like arms."""
     pooled, params = pool_runs(run_dirs)
+    for spec in at:
+        for d in run_dirs:
+            label, by_seed = settings_per_image(d, spec)
+            for s, rows in by_seed.items():
+                if s in pooled.get(label, {}): raise ConfigError(f"{d}: {label!r} seed {s} is in two of the runs")
+                pooled.setdefault(label, {})[s] = rows
+        if not pooled.get(f"{spec.partition('@')[0].strip()} @{spec.partition('@')[2]}"):
+            raise ConfigError(f"--at {spec!r}: no evaluation of that arm with those settings in {', '.join(map(str, run_dirs))}")
     if not pooled: raise ConfigError(f"{', '.join(map(str, run_dirs))}: no finished arm (a train_summary.json and a default evaluation) yet")
     pairs = [tuple(p) for p in pairs] or [tuple(c) for c in params.get('comparisons') or []]
     for p in pairs:

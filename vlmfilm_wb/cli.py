@@ -180,7 +180,7 @@ def _compare(a):
     "The across-seeds table of one or more ablate_stages runs of one experiment (seeds pooled): `analysis.compare_runs`, as README renders it."
     from vlmfilm_wb.analysis import compare_runs
     from vlmfilm_wb.core import write_json
-    text, data = compare_runs(a.runs, [tuple(p.split(':', 1)) for p in a.pair])
+    text, data = compare_runs(a.runs, [tuple(p.split(':', 1)) for p in a.pair], a.at)
     print(text)
     if a.out: write_json(a.out, data); print(f"written: {a.out}")
 
@@ -438,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser('compare', help='across-seeds table and verdicts of ablate_stages runs that differ only in their seeds (pooled)')
     x.add_argument('runs', nargs='+', help='ablate_stages run folders (checkpoints not needed: per_image.csv and train_summary.json)')
     x.add_argument('--pair', action='append', default=[], metavar='A:B', help="compare arm A with arm B (default: the runs' comparisons)")
+    x.add_argument('--at', action='append', default=[], metavar='ARM@FIELD=V,...',
+                   help="also ARM under other sampler settings, e.g. 'dfm refine@steps=2,jump=argmax' (its `eval --steps 2 --jump argmax` "
+                        "folders beside each seed's model), as the arm 'dfm refine @steps=2,jump=argmax'")
     x.add_argument('--out', default=None, help='also write the table as JSON'); x.set_defaults(fn=_compare)
     x = sub.add_parser('evals', help='evaluation folders side by side: settings, NFE, Dice with CI, clDice, Betti errors, ECE')
     x.add_argument('evals', nargs='+', help='evaluation folders (summary.json)'); x.set_defaults(fn=_evals)

@@ -578,9 +578,9 @@ def dataset_summary(name: str|Path, data_root: str|Path|None = None, image_dir: 
     return rows
 
 def format_table(rows: list[dict], floatfmt: str = '.3f') -> str:
-    "Rows of dicts as a fixed-width text table."
+    "Rows of dicts as a fixed-width text table: every column any row has, in order of appearance (a missing cell is blank)."
     if not rows: return '(empty)'
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(k for r in rows for k in r))
     cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
     w = {c: max(len(c), *(len(cell(r.get(c, ''))) for r in rows)) for c in cols}
     lines = ['  '.join(c.ljust(w[c]) for c in cols), '  '.join('-' * w[c] for c in cols)]

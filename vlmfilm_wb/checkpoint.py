@@ -249,15 +249,12 @@ def load_run(path: str|Path, device=None, store: str|Path|None = None, film_mode
     net, trained_cfg = load_model(path, device=device, ck=ck)
     if check is not None: check(trained_cfg)
     cfg, sec, trained = trained_cfg, ck['vlmfilm_wb'], trained_cfg.model.film_mode
-    if (film_mode or trained) == 'off' and trained != 'off':
-        raise ConfigError("film_mode 'off' asked for a model trained with FiLM: use 'null' or 'shuffle' as test-time "
-                          "controls, or train a film_mode='off' model as the baseline")
     if sampler: cfg = replace(cfg, sampler=override(cfg.sampler, sampler))
     if infer: cfg = replace(cfg, infer=override(cfg.infer, infer))
     if first_pass is not None: cfg = replace(cfg, profile=replace(cfg.profile, first_pass=str(first_pass)))   # a moved first pass
     if callable(table): table = table(trained_cfg)
     if table is not None: cfg = with_table(cfg, sec.get('profiler_fingerprint'), table, path)
-    mode = effective_film_mode(film_mode or trained, trained)            # resolved once ($VLM_FILM_MODE included)
+    mode = effective_film_mode(film_mode or trained, trained)            # the trained-vs-asked rule, resolved once ($VLM_FILM_MODE included)
     if mode in ('on', 'shuffle'):                                        # same first pass, or an error naming both (before it is opened)
         check_first_pass(cfg.profile, sec.get('profiler_fingerprint'), path)
     cond, svc, mode = build_conditioner(replace(cfg, model=replace(cfg.model, film_mode=mode)), store, trained)

@@ -64,7 +64,9 @@ def derangement(n: int, seed: int = 0) -> np.ndarray:
 FILM_MODE_ENV = 'VLM_FILM_MODE'
 
 def effective_film_mode(mode: str, trained_mode: str|None = None) -> str:
-    "The FiLM mode to use: `mode`, unless `$VLM_FILM_MODE` overrides it (logged)."
+    """The FiLM mode to use: `mode`, unless `$VLM_FILM_MODE` overrides it (logged). With `trained_mode` (a checkpoint's), the
+    one rule for evaluating a trained model: trained off is evaluated off, trained with FiLM is never evaluated off (the
+    controls are `null` and `shuffle`), whether asked by argument or by the environment."""
     env = os.environ.get(FILM_MODE_ENV)
     if env is not None and env.strip():
         env = env.strip().lower()
@@ -74,6 +76,9 @@ def effective_film_mode(mode: str, trained_mode: str|None = None) -> str:
     if mode not in FILM_MODES: raise ConfigError(f"film_mode {mode!r} is not one of {list(FILM_MODES)}")
     if trained_mode == 'off' and mode != 'off':
         raise ConfigError(f"film_mode {mode!r} asked for a model trained with film_mode='off' (it has no FiLM heads)")
+    if trained_mode not in (None, 'off') and mode == 'off':
+        raise ConfigError(f"film_mode 'off' asked for a model trained with FiLM (film_mode={trained_mode!r}): use 'null' or 'shuffle' "
+                          "as test-time controls, or train a film_mode='off' model as the baseline")
     return mode
 
 def null_condition(B: int, embed_dim: int = 0, device=None) -> tuple:

@@ -217,9 +217,9 @@ def predict_split(seg: Segmenter, ds, progress: bool = False, limit: int|None = 
 @torch.no_grad()
 def sampler_diagnostics(seg: Segmenter, ds, indices, sampler: dict|None = None) -> list[dict]:
     "`flow.step_diagnostics` over the sliding windows of images `indices` of `ds`, pooled by step (`flow.diagnostic_rates`)."
-    from dataclasses import replace
+    from vlmfilm_wb.core import override
     from vlmfilm_wb.flow import step_diagnostics, diagnostic_rates
-    sc = replace(seg.sampler, **{**(sampler or {}), 'samples': 1})
+    sc = override(seg.sampler, {**(sampler or {}), 'samples': 1})      # range-checked
     seg.model.eval(); w, rows = seg.infer.window, []
     for i in indices:
         item = ds[i]; image = item['image'].to(seg.device)[None]

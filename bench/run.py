@@ -7,7 +7,7 @@
     .venv/bin/python bench/run.py --only parser --quick   # the profile parser on 1 MB adversarial replies
     .venv/bin/python bench/run.py --checkpoint cache/runs/<run>/model.ckpt   # + quality against sampler steps
     .venv/bin/python bench/run.py --only quality --checkpoint CKPT --quality-splits test --quality-steps 1 2 4 8
-    .venv/bin/python bench/run.py --only frontier --checkpoint CKPT [--limit N]   # steps {1,2,4,8} x jump x order x samples {1,4}
+    .venv/bin/python bench/run.py --only frontier --checkpoint CKPT [--limit N]   # steps {1,2,4,8} x jump x order x samples {1,4}, the settings the flow has
 
 Every case runs in its own subprocess, so its peak memory (max RSS on CPU, torch.cuda.max_memory_allocated on a
 GPU) is its own. Ratios (FiLM overhead, each speed switch) are measured side by side in the same invocation.
@@ -170,66 +170,53 @@ def case_qwen(mode='json', n=8, size=300, max_new_tokens=96):
 
 def case_quality(checkpoint, split='test', steps=(1, 2, 4, 8, 16), samplers=('euler', 'heun'), limit=None):
     """Dice of a trained checkpoint against sampler steps on a split (both probability maps)."""
-    from vlmfilm_wb.train import segmenter_from_checkpoint
-    from vlmfilm_wb.data import VesselImages, resolve_dataset
-    from vlmfilm_wb.analysis import sampler_curve
-    seg, cfg, info = segmenter_from_checkpoint(checkpoint)
-    ds = VesselImages(resolve_dataset(cfg.data.dataset), split)
-    t = time.perf_counter()
-    rows = sampler_curve(seg, ds, steps, samplers, n_images=limit)
-    return dict(rows=[{k: v for k, v in r.items() if k != 'dice_per_image'} for r in rows], seconds=time.perf_counter() - t,
-                dataset=cfg.data.dataset, split=split, **_peak())
+    from vlmfilm_wb.checkpoint import load_run
+    from vlmfilm_wb.flow import sampler_settings
+    from vlmfilm_wb.analysis import sampler_grid
+    with load_run(checkpoint) as run:
+        t = time.perf_counter()
+        grid = sampler_settings(run.cfg.flow, run.cfg.sampler, sampler=samplers, sample_steps=steps, prob_map=['last_p1', 'final_eval'])
+        rows = sampler_grid(run.segmenter, run.split(split), grid, n_images=limit)
+        return dict(rows=[{k: v for k, v in r.items() if k != 'per_image'} for r in rows], seconds=time.perf_counter() - t,
+                    dataset=str(run.cfg.data.dataset), split=split, **_peak())
+
+
+FRONTIER_COLUMNS = ['steps', 'jump', 'order', 't_grid', 'temperature', 'samples', 'nfe', 'dice', 'dice_lo', 'dice_hi', 'cldice',
+                    'betti0_error', 'betti0_lo', 'betti0_hi', 'ece', 'uncertainty_error_corr', 'n_images', 'seconds_per_image']
 
 
 def case_frontier(checkpoint, split='test', steps=(1, 2, 4, 8), jumps=('stochastic', 'argmax'), samples=(1, 4), limit=None, out_dir='',
                   orders=('random',), t_grids=(None,), temperatures=(None,)):
     """The sampler frontier of a checkpoint (issue 14): for every steps x jump rule x jump order x time grid x temperature
-    x samples K (a None time grid or temperature: the checkpoint's), Dice, clDice, Betti-0 error,
-    NFE per window and ECE (mean over the first `limit` images of a split, CIs for Dice and Betti-0); writes frontier.csv,
-    frontier.md and frontier.png (Dice against Betti-0 error, marker area ~ NFE) into `out_dir`."""
-    import itertools, dataclasses, matplotlib
-    import numpy as np, pandas as pd
-    from vlmfilm_wb.train import segmenter_from_checkpoint
-    from vlmfilm_wb.data import VesselImages, resolve_dataset, format_table
-    from vlmfilm_wb.infer import predict_split
-    from vlmfilm_wb.metrics import summarise, calibration_error
+    x samples K the flow can use and that does not repeat another (`flow.sampler_settings`; a None time grid or
+    temperature: the checkpoint's), Dice, clDice, Betti-0 error, NFE per window and ECE (`analysis.sampler_grid`: mean
+    over the first `limit` images of a split, CIs for Dice and Betti-0); writes frontier.csv, frontier.md and
+    frontier.png (Dice against Betti-0 error, marker area ~ NFE) into `out_dir`."""
+    import matplotlib
+    import pandas as pd
+    from vlmfilm_wb.checkpoint import load_run
+    from vlmfilm_wb.data import format_table
+    from vlmfilm_wb.flow import sampler_settings
+    from vlmfilm_wb.analysis import sampler_grid
     from vlmfilm_wb.viz import plot_frontier, save_figure
-    seg, cfg, info = segmenter_from_checkpoint(checkpoint)
-    ds = VesselImages(resolve_dataset(cfg.data.dataset), split, cfg.data.image_dir, cfg.data.mask_dir, cfg.data.mask_suffix)
-    base, rows, t = seg.sampler, [], time.perf_counter()
-    t_grids = [g or base.t_grid for g in t_grids]                             # None: the checkpoint's
-    temperatures = [float(tau or base.temperature) for tau in temperatures]
-    for s, j, o, g, tau, k in itertools.product(steps, jumps, orders, t_grids, temperatures, samples):
-        if j == 'argmax' and tau != temperatures[0]: continue                # argmax jumps have no temperature
-        if cfg.flow.flow != 'dfm' and (j != base.jump or o != base.order or tau != base.temperature): continue   # DFM's options
-        if s == 1 and (o, g, tau) != (orders[0], t_grids[0], temperatures[0]): continue   # one step returns its one p_1: no order, grid or temperature
-        if cfg.flow.flow == 'supervised' and (s != 1 or k != 1): continue      # one deterministic evaluation
-        seg.sampler = dataclasses.replace(base, sample_steps=int(s), jump=j, order=o, t_grid=g, temperature=tau, samples=int(k))
-        per, t1 = [], time.perf_counter()
-        for r in predict_split(seg, ds, limit=limit):
-            m = dict(r['metrics'])
-            if 'ece' not in m: m['ece'] = calibration_error(r['prob'], ds.raw(r['index'])[1])   # K = 1: of the one sample's map
-            per.append(m); nfe = r['nfe_per_window']
-        sm = summarise(per, keys=['dice', 'cldice', 'betti0_error', 'ece'] + (['uncertainty_error_corr'] if k > 1 else []))
-        row = dict(steps=int(s), jump=j, order=o, t_grid=g, temperature=tau, samples=int(k), nfe=nfe, dice=sm['dice']['mean'], dice_lo=sm['dice']['lo'], dice_hi=sm['dice']['hi'],
-                   cldice=sm['cldice']['mean'], betti0_error=sm['betti0_error']['mean'], betti0_lo=sm['betti0_error']['lo'],
-                   betti0_hi=sm['betti0_error']['hi'], ece=sm['ece']['mean'],
-                   uncertainty_error_corr=sm['uncertainty_error_corr']['mean'] if k > 1 else float('nan'),
-                   n_images=len(per), seconds_per_image=(time.perf_counter() - t1) / max(1, len(per)))
-        rows.append(row); print(json.dumps(row), file=sys.stderr, flush=True)
-    seg.sampler = base
+    with load_run(checkpoint) as run:
+        cfg, t = run.cfg, time.perf_counter()
+        grid = sampler_settings(cfg.flow, cfg.sampler, sample_steps=steps, jump=jumps, order=orders, t_grid=t_grids, temperature=temperatures, samples=samples)
+        show = lambda r: print(json.dumps({k: r[k] for k in FRONTIER_COLUMNS}), file=sys.stderr, flush=True)
+        rows = [{k: r[k] for k in FRONTIER_COLUMNS} for r in sampler_grid(run.segmenter, run.split(split), grid, n_images=limit, on_row=show)]
+    n = rows[0]['n_images'] if rows else 0
     out = Path(out_dir or ROOT/'cache'/'bench'/f"frontier_{Path(str(cfg.data.dataset)).name}_{split}_{time.strftime('%Y%m%dT%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=FRONTIER_COLUMNS)
     df.to_csv(out/'frontier.csv', index=False)
     cols = ['steps', 'jump', 'order', 't_grid', 'temperature', 'samples', 'nfe', 'dice', 'cldice', 'betti0_error', 'ece', 'uncertainty_error_corr', 'n_images']
     cell = lambda v: f'{v:.4f}' if isinstance(v, float) else str(v)
-    (out/'frontier.md').write_text(f"checkpoint `{checkpoint}`, {cfg.data.dataset} {split}, {len(per)} images\n\n"
+    (out/'frontier.md').write_text(f"checkpoint `{checkpoint}`, {cfg.data.dataset} {split}, {n} images\n\n"
                                    + '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
                                                 + ['| ' + ' | '.join(cell(r[c]) for c in cols) + ' |' for r in rows]) + '\n')
     print(format_table(df[cols].round(4).to_dict('records')), file=sys.stderr)
     matplotlib.use('Agg')
-    save_figure(plot_frontier(df, f"{Path(str(cfg.data.dataset)).name} {split} ({len(per)} images)"), out/'frontier.png')
+    save_figure(plot_frontier(df, f"{Path(str(cfg.data.dataset)).name} {split} ({n} images)"), out/'frontier.png')
     return dict(rows=rows, seconds=time.perf_counter() - t, dataset=str(cfg.data.dataset), split=split, out_dir=str(out), **_peak())
 
 

@@ -86,11 +86,14 @@ def test_frontier_benchmark_at_smoke_size(smoke_ckpt, tmp_path):
                         '--frontier-dir', str(tmp_path / 'f'), '--out', str(tmp_path / 'B.md')], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     df = pd.read_csv(tmp_path / 'f' / 'frontier.csv')
-    assert len(df) == 2 * 2 * 2 and set(df['jump']) == {'stochastic', 'argmax'}
+    # DFM: 2 steps x 2 jump rules x 2 K, and at 1 step (last_p1: the one p_1, no jump reaches it) 1 x 2 K
+    assert len(df) == 2 * 2 + 2 and set(df['jump']) == {'stochastic', 'argmax'} and (df.loc[df['steps'] == 1, 'jump'] == 'stochastic').all()
+    assert list(df.columns) == ['steps', 'jump', 'order', 't_grid', 'temperature', 'samples', 'nfe', 'dice', 'dice_lo', 'dice_hi', 'cldice',
+                                'betti0_error', 'betti0_lo', 'betti0_hi', 'ece', 'uncertainty_error_corr', 'n_images', 'seconds_per_image']
     assert (df['nfe'] == df['steps'] * df['samples']).all() and (df['n_images'] == 1).all()
     assert df[['dice', 'cldice', 'betti0_error', 'ece']].notna().all().all()
     assert df.loc[df['samples'] == 2, 'uncertainty_error_corr'].notna().all()
     assert Image.open(tmp_path / 'f' / 'frontier.png').size[0] > 300
-    assert (tmp_path / 'f' / 'frontier.md').read_text().count('\n| ') == 8 + 1
+    assert (tmp_path / 'f' / 'frontier.md').read_text().count('\n| ') == 6 + 1
     md = (tmp_path / 'B.md').read_text()
-    assert md.count('| frontier |') == 8 and 'frontier table and figure' in md
+    assert md.count('| frontier |') == 6 and 'frontier table and figure' in md

@@ -2,8 +2,9 @@
 
 Templates only call package code; the analyses they run live here, tested on small inputs:
 
-- `sampler_curve` evaluates one trained segmenter with several samplers and step counts on the same images, and
-  gets both probability maps (`last_p1` and `final_eval`) from a single sampling run per setting;
+- `sampler_grid` evaluates one trained segmenter under each of a list of sampler settings (`flow.sampler_settings`
+  expands a grid) on the same images: one row per setting with its NFE and Dice, clDice, Betti-0 error and ECE with
+  95 % CIs; a DFM `last_p1` setting is read off its `final_eval` twin's run when both are asked for;
   `choose_steps` picks the cheapest setting within a tolerance of the best Dice.
 - `trajectory_stats` gives Dice and mean binary entropy of p_1 at each captured step.
 - `ablation_table` summarises per-image metrics of several trained configurations (mean and 95 % CI) and compares
@@ -15,7 +16,6 @@ Templates only call package code; the analyses they run live here, tested on sma
 # %% ../nbs/16_analysis.ipynb #c1a1cf29
 from __future__ import annotations
 import math, re
-from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -27,10 +27,10 @@ from .checkpoint import load_run
 
 
 # %% auto #0
-__all__ = ['TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'SETTING_FIELDS', 'binary_entropy', 'trajectory_stats', 'sampler_curve',
-           'choose_steps', 'ablation_table', 'plot_ablation', 'verdict', 'hierarchical_bootstrap', 'seed_table',
-           'format_comparisons', 'ablation_per_image', 'pool_runs', 'format_seed_table', 'settings_per_image',
-           'compare_runs', 'eval_table', 'arm_dir', 'resolve_arm', 'checkpoint_film_sensitivity']
+__all__ = ['GRID_METRICS', 'TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'SETTING_FIELDS', 'binary_entropy', 'trajectory_stats',
+           'sampler_grid', 'choose_steps', 'ablation_table', 'plot_ablation', 'verdict', 'hierarchical_bootstrap',
+           'seed_table', 'format_comparisons', 'ablation_per_image', 'pool_runs', 'format_seed_table',
+           'settings_per_image', 'compare_runs', 'eval_table', 'arm_dir', 'resolve_arm', 'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -48,37 +48,65 @@ def trajectory_stats(trajectory: list[dict], gt: np.ndarray, threshold: float = 
     return out
 
 # %% ../nbs/16_analysis.ipynb #959aa9a5
-def sampler_curve(seg, ds, steps: Sequence[int] = (1, 2, 4, 8), samplers: Sequence[str] = ('euler', 'heun'),
-                  n_images: int|None = None, progress: bool = False, jumps: Sequence[str]|None = None) -> list[dict]:
-    """Mean Dice/clDice/Betti-0 error on the first `n_images` of `ds` for each sampler × steps × DFM jump rule × probability
-    map (one sampling run each; `jumps` None: the checkpoint's rule only; other flows have none)."""
-    from tqdm.auto import tqdm
-    from vlmfilm_wb.flow import SamplerConfig
-    from vlmfilm_wb.infer import predict_and_score
+GRID_METRICS = dict(dice='dice', cldice='cldice', betti0_error='betti0', ece='ece')   # summarised per setting -> the prefix of its CI columns
+
+def _grid_row(sc, nfe: int, per: list[dict], seconds: float) -> dict:
+    "One `sampler_grid` row: the setting's fields, NFE, mean and CI of `GRID_METRICS` (K > 1: the uncertainty-error correlation), per image."
+    keys = list(GRID_METRICS) + (['uncertainty_error_corr'] if sc.samples > 1 else [])
+    sm = summarise(per, keys=keys)
+    row = dict(sampler=sc.sampler, steps=sc.sample_steps, prob_map=sc.prob_map, jump=sc.jump, order=sc.order, t_grid=sc.t_grid,
+               temperature=sc.temperature, samples=sc.samples, sample_seed=sc.sample_seed, nfe=nfe)
+    for k, pre in GRID_METRICS.items(): row.update({k: sm[k]['mean'], f'{pre}_lo': sm[k]['lo'], f'{pre}_hi': sm[k]['hi']})
+    row['uncertainty_error_corr'] = sm['uncertainty_error_corr']['mean'] if sc.samples > 1 else float('nan')
+    return dict(row, n_images=len(per), seconds_per_image=seconds / max(1, len(per)), per_image=per)
+
+def sampler_grid(seg, ds, settings: Sequence, n_images: int|None = None, progress: bool = False, share_runs: bool = True,
+                 on_row=None) -> list[dict]:
+    """`seg` evaluated under each sampler setting (SamplerConfigs, e.g. from `flow.sampler_settings`) on the first `n_images`
+    of `ds` (all by default), one row per setting in their order: its fields (`steps`: sample_steps), `nfe` per window
+    (`FlowPath.nfe`, checked against the segmenter's count), mean and 95 % CI of Dice, clDice, Betti-0 error and ECE,
+    `uncertainty_error_corr` (K > 1), `n_images`, `seconds_per_image` (of the run that gave the row) and `per_image` (metric
+    dicts with `name`). `share_runs`: a DFM `last_p1` setting (K = 1, no FOV mask, input scale 1) whose `final_eval` twin
+    is also a setting is read off the twin's run, the p_1 of its last evaluation (the same map). `on_row(row)` is called
+    as each row is done; `seg.sampler` is restored however it ends."""
+    import time
+    from vlmfilm_wb.core import override, progress_bar
+    from vlmfilm_wb.flow import DFMPath, flow_path
+    from vlmfilm_wb.infer import predict_and_score, score_map
+    from vlmfilm_wb.metrics import calibration_error
+    path, settings = flow_path(seg.flow), list(settings)
+    for sc in settings: path.validate(sc)                      # a setting the flow cannot use fails before any image
     n = len(ds) if n_images is None else min(n_images, len(ds))
-    base, rows = seg.sampler, []
-    jumps = [base.jump] if jumps is None or seg.flow.flow != 'dfm' else list(jumps)
-    jobs = [(smp, s, j) for smp in samplers for s in steps for j in jumps]
+    readable = share_runs and isinstance(path, DFMPath) and not seg.infer.fov and seg.infer.input_scale == 1
+    twin = {j: override(sc, prob_map='final_eval') for j, sc in enumerate(settings) if readable and sc.prob_map == 'last_p1' and sc.samples == 1}
+    twin = {j: settings.index(t) for j, t in twin.items() if t in settings}          # last_p1 setting -> its final_eval run
+    rows, base = {}, seg.sampler
+    def done(j, nfe, per, seconds):
+        if nfe is not None and nfe != path.nfe(settings[j]):
+            raise RuntimeError(f"{settings[j]}: the segmenter counted {nfe} network evaluations per window, the flow {path.nfe(settings[j])}")
+        rows[j] = _grid_row(settings[j], path.nfe(settings[j]), per, seconds)
+        if on_row is not None: on_row(rows[j])
     try:
-        for smp, s, j in tqdm(jobs, desc='sampler curve', disable=not progress):
-            seg.sampler = replace(base, sampler=smp, sample_steps=int(s), prob_map='final_eval', jump=j)
-            per = {'last_p1': [], 'final_eval': []}
-            nfe = None
-            for i in range(n):
-                r = predict_and_score(seg, ds, i, capture=(int(s) - 1,))
-                nfe = r['nfe_per_window']
-                per['final_eval'].append(r['metrics'])
-                per['last_p1'].append(image_metrics(r['trajectory'][0]['p_1'] > seg.infer.threshold, ds.raw(i)[1]))
-            for pm, ms in per.items():
-                is_cfm = seg.flow.flow == 'cfm'
-                rows.append(dict(sampler=smp, steps=int(s), jump=j, prob_map=pm,
-                                 nfe=nfe - (1 if (pm == 'last_p1' and not is_cfm) else 0),
-                                 dice=float(np.mean([m['dice'] for m in ms])), cldice=float(np.mean([m['cldice'] for m in ms])),
-                                 betti0_error=float(np.mean([m['betti0_error'] for m in ms])),
-                                 dice_per_image=[m['dice'] for m in ms], n_images=n))
+        with progress_bar(len(settings) - len(twin), 'sampler grid', disable=not progress, unit='setting') as bar:
+            for j, sc in enumerate(settings):
+                if j in twin: continue                          # read off its final_eval twin's run
+                seg.sampler, read = sc, [k for k, t in twin.items() if t == j]
+                per, last, nfe, t0 = [], [], None, time.perf_counter()
+                for i in range(n):
+                    r = predict_and_score(seg, ds, i, capture=(sc.sample_steps - 1,) if read else ())
+                    img, gt = ds.raw(i)
+                    per.append(dict(name=r['name'], **r['metrics'])); nfe = r['nfe_per_window']
+                    if 'ece' not in per[-1]: per[-1]['ece'] = calibration_error(r['prob'], gt)   # K = 1: of the one sample's map
+                    if read:
+                        p1 = r['trajectory'][0]['p_1']
+                        last.append(dict(name=r['name'], **score_map(seg, p1, img, gt)[1], ece=calibration_error(p1, gt)))
+                seconds = time.perf_counter() - t0
+                done(j, nfe, per, seconds)
+                for k in read: done(k, None if nfe is None else nfe - 1, last, seconds)
+                bar.update()
     finally:
         seg.sampler = base
-    return rows
+    return [rows[j] for j in range(len(settings))]
 
 def choose_steps(rows: list[dict], tolerance: float = 0.99, key: str = 'dice') -> dict:
     "The cheapest (fewest NFE) setting whose mean `key` is ≥ tolerance × the best, plus the best itself."
@@ -86,7 +114,7 @@ def choose_steps(rows: list[dict], tolerance: float = 0.99, key: str = 'dice') -
     best = max(rows, key=lambda r: r[key])
     ok = [r for r in rows if r[key] >= tolerance * best[key]]
     pick = min(ok, key=lambda r: (r['nfe'], -r[key]))
-    strip = lambda r: {k: v for k, v in r.items() if k != 'dice_per_image'}
+    strip = lambda r: {k: v for k, v in r.items() if k not in ('per_image', 'dice_per_image')}
     return dict(best=strip(best), chosen=strip(pick), tolerance=tolerance, ratio=pick[key] / best[key] if best[key] else float('nan'))
 
 # %% ../nbs/16_analysis.ipynb #6aa5bf7a

@@ -19,7 +19,9 @@ evaluation per window at inference.
 
 **Samplers** integrate from t = 0 to 1 in `steps` equal steps, seeded by a `torch.Generator` (or one generator per batch item, so a window's noise does not depend on its batch), count network
 evaluations (NFE) and can keep a trajectory (t, x_t, p_1) at chosen steps. A sampler takes `denoise(x_t, t)`, the
-network's raw output at a state (the caller binds image, condition and any model extras such as a junction gate):
+network's raw output at a state (the caller binds image, condition and any model extras such as a junction gate).
+The path validates the settings (`validate`, called by `sample`), counts their cost (`nfe`) and names the settings that
+change its output (`knobs`); `sampler_settings` expands a grid of them without the invalid and the repeated ones.
 
 - DFM Euler: at each step evaluate p_1, then each pixel jumps with probability
   (κ(t+h) − κ(t)) / (1 − κ(t)) to a draw from p_1 (1 at the last step). NFE = steps.
@@ -41,20 +43,20 @@ default: on `synthetic_xca` and `xca_cimat80` it gave the better Dice (see the `
 
 # %% ../nbs/10_flow.ipynb #3be917fc
 from __future__ import annotations
-import math
-from dataclasses import dataclass, field
-from typing import Callable, Literal
+import functools, itertools, math
+from dataclasses import dataclass, field, fields
+from typing import Callable, Literal, get_args, get_type_hints
 
 import torch
 import torch.nn.functional as F
 
-from .core import ConfigError
+from .core import ConfigError, check_ranges, override
 
 # %% auto #0
 __all__ = ['FLOW_PATHS', 'FlowConfig', 'SamplerConfig', 'kappa', 'time_warp', 'time_grid', 'FlowPath', 'DFMPath', 'CFMPath',
            'SupervisedPath', 'DFMRefinePath', 'CFMRefinePath', 'flow_path', 'soft_dice_loss', 'soft_skeleton',
            'soft_cldice_loss', 'flow_loss', 'SampleResult', 'sharpen', 'sample_dfm', 'sample_cfm', 'sample_supervised',
-           'sample', 'step_diagnostics', 'diagnostic_rates']
+           'sample', 'sampler_settings', 'step_diagnostics', 'diagnostic_rates']
 
 # %% ../nbs/10_flow.ipynb #da49c204
 @dataclass
@@ -132,10 +134,38 @@ def _rand(shape, generator=None, device=None, normal: bool = False) -> torch.Ten
         return torch.stack([f(tuple(shape[1:]), generator=g, device=device) for g in generator])
     return f(tuple(shape), generator=generator, device=device)
 
+@functools.cache
+def _choices() -> dict:
+    "SamplerConfig's Literal fields and their allowed values."
+    return {k: get_args(t) for k, t in get_type_hints(SamplerConfig).items() if getattr(t, '__origin__', None) is Literal}
+
+def _refuse(field: str, value, allowed: str) -> ConfigError:
+    "The one-line error of a sampler setting: the field, its value and what is allowed."
+    return ConfigError(f"sampler.{field} = {value!r}: {allowed}")
+
 class FlowPath:
     "A flow: training times, x_0, x_t with its regression target, the network input, the map from output to p_1, the loss."
     name: str = ''
     state_input: bool = True           # the network sees x_t and t (False: the image only)
+    samplers: tuple = ('euler',)       # the integrators of this flow's sampler
+    def validate(self, sc: SamplerConfig) -> SamplerConfig:
+        "`sc`, or a one-line ConfigError (the field, its value, what this flow allows) for a setting its sampler cannot use."
+        check_ranges(sc, 'sampler')
+        for k, ok in _choices().items():
+            if getattr(sc, k) not in ok: raise _refuse(k, getattr(sc, k), f"expected one of {', '.join(map(repr, ok))}")
+        if sc.sampler not in self.samplers:
+            raise _refuse('sampler', sc.sampler, f"flow {self.name!r} has {' or '.join(self.samplers)}"
+                          + (' (midpoint is CFM-only)' if sc.sampler == 'midpoint' else ''))
+        return sc
+    def evaluations(self, sc: SamplerConfig) -> int:
+        "Network evaluations of one sample of a window under `sc` (the sampler's `SampleResult.nfe`)."
+        raise NotImplementedError
+    def nfe(self, sc: SamplerConfig) -> int:
+        "Network evaluations per window under `sc`, its `samples` included: what `Segmenter.predict` reports as `nfe_per_window`."
+        return self.validate(sc).samples * self.evaluations(sc)
+    def knobs(self, sc: SamplerConfig) -> dict:
+        "The settings of `sc` that change what this flow's sampler returns or costs: two settings with the same knobs are duplicates."
+        return {f.name: getattr(sc, f.name) for f in fields(sc)}
     def __init__(self, cfg: FlowConfig): self.cfg = cfg
     def sample_t(self, n: int, device=None, generator=None) -> torch.Tensor:
         "Training times (n,) in [0, 1): u**t_power, or time_warp(u, t_dist)."
@@ -173,7 +203,17 @@ class FlowPath:
 
 class DFMPath(FlowPath):
     "Binary DFM: x_0 ~ Bernoulli(0.5); x_t keeps x_1 with probability κ(t); input 2·x_t − 1; output: logits of x_1."
-    name = 'dfm'
+    name, samplers = 'dfm', ('euler', 'heun')
+    def evaluations(self, sc):                # Heun's last step is Euler's; final_eval evaluates once more at t = 1
+        return (sc.sample_steps if sc.sampler == 'euler' else 2 * sc.sample_steps - 1) + (sc.prob_map == 'final_eval')
+    def knobs(self, sc):
+        k = dict(sample_steps=sc.sample_steps, prob_map=sc.prob_map, samples=sc.samples, sample_seed=sc.sample_seed)
+        several = sc.sample_steps > 1             # one step: Heun is Euler, one time grid, every pixel jumps at once
+        if several: k.update(sampler=sc.sampler, order=sc.order, t_grid=sc.t_grid)
+        if several or sc.prob_map == 'final_eval':                # the jumps reach the returned map
+            k['jump'] = sc.jump
+            if sc.jump == 'stochastic': k['temperature'] = sc.temperature   # argmax has no temperature
+        return k
     def x_0(self, shape, generator=None, device=None): return (_rand(shape, generator, device) < 0.5).float()
     def x_t(self, mask, t, generator=None, prior=None):
         k = kappa(t, self.cfg.kappa).view(-1, 1, 1, 1)
@@ -184,7 +224,18 @@ class DFMPath(FlowPath):
 
 class CFMPath(FlowPath):
     "CFM: x_0 ~ N(0, 1), x_1 = 2·mask − 1, straight path of end width σ; output: the velocity."
-    name = 'cfm'
+    name, samplers = 'cfm', ('euler', 'heun', 'midpoint')
+    def validate(self, sc):
+        super().validate(sc)
+        for k in ('jump', 'temperature', 'order'):                # DFM's jump options: an ODE has no jumps
+            d = SamplerConfig.__dataclass_fields__[k].default
+            if getattr(sc, k) != d: raise _refuse(k, getattr(sc, k), f"DFM-only; flow {self.name!r} integrates an ODE (allowed: {d!r}, the default)")
+        return sc
+    def evaluations(self, sc): return sc.sample_steps * (1 if sc.sampler == 'euler' else 2)   # final_eval: the ODE end point, free
+    def knobs(self, sc):
+        k = dict(sample_steps=sc.sample_steps, sampler=sc.sampler, prob_map=sc.prob_map, samples=sc.samples, sample_seed=sc.sample_seed)
+        if sc.sample_steps > 1: k['t_grid'] = sc.t_grid                # one step: one time grid
+        return k
     def x_0(self, shape, generator=None, device=None): return _rand(shape, generator, device, normal=True)
     def interpolate(self, x_0, x_1, t):
         "x_t and the velocity target d x_t/dt on the straight path."
@@ -206,6 +257,12 @@ class SupervisedPath(FlowPath):
     def __init__(self, cfg: FlowConfig):
         if cfg.self_cond: raise ConfigError("self_cond=True with flow 'supervised': one evaluation, no previous step to condition on (use dfm or cfm)")
         super().__init__(cfg)
+    def validate(self, sc):
+        for k, ok in (('sample_steps', 1), ('sampler', 'euler')):
+            if getattr(sc, k) != ok: raise _refuse(k, getattr(sc, k), f"flow 'supervised' makes one network evaluation (allowed: {ok!r})")
+        return super().validate(sc)
+    def evaluations(self, sc): return 1
+    def knobs(self, sc): return {}            # one deterministic evaluation: no setting changes it (K samples repeat it)
     def sample_t(self, n, device=None, generator=None): return torch.ones(n, device=device)   # t = 1: the end of a path
     def x_0(self, shape, generator=None, device=None): return None
     def x_t(self, mask, t, generator=None, prior=None): return None, mask
@@ -323,11 +380,7 @@ def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler:
     `jump`: a jumping pixel draws from p_1 sharpened by `temperature` ('stochastic') or takes p_1 > 0.5 ('argmax');
     `order`: each pixel jumps with the schedule's rate ('random'), or the most confident not-yet-fixed pixels are fixed
     for good, a κ(t) fraction of each window by time t ('confidence')."""
-    if steps < 1: raise ConfigError(f"sample_steps must be >= 1, got {steps}")
-    if sampler not in ('euler', 'heun'): raise ConfigError(f"DFM sampler {sampler!r}: expected 'euler' or 'heun'")
-    if jump not in ('stochastic', 'argmax'): raise ConfigError(f"jump {jump!r}: expected 'stochastic' or 'argmax'")
-    if order not in ('random', 'confidence'): raise ConfigError(f"order {order!r}: expected 'random' or 'confidence'")
-    if not temperature > 0: raise ConfigError(f"temperature must be > 0, got {temperature}")
+    path.validate(SamplerConfig(sampler=sampler, sample_steps=steps, prob_map=prob_map, jump=jump, temperature=temperature, order=order, t_grid=t_grid))
     ts = time_grid(steps, t_grid)
     ks = [float(kappa(torch.tensor(t), path.cfg.kappa)) for t in ts]
     x = path.start(shape, generator, device, prior)
@@ -359,15 +412,13 @@ def sample_dfm(denoise: Callable, shape, path: DFMPath, steps: int = 4, sampler:
         prev = p1
         if jumped is not None and j is not None: jumped |= j
     if prob_map == 'final_eval': p1 = path.p_1(ev(x, 1.0, prev)); nfe += 1
-    elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
     if steps in capture: traj.append(_snap(steps, 1.0, x, p1, jumped))
     return SampleResult(p1, x, nfe, traj)
 
 def sample_cfm(denoise: Callable, shape, path: CFMPath, steps: int = 4, sampler: str = 'euler', prob_map: str = 'last_p1',
                generator=None, device=None, capture=(), t_grid: str = 'uniform', prior=None) -> SampleResult:
     "CFM ODE integration from x_0 ~ N(0, 1) (`cfm_refine`: from the prior) over the times `time_grid(steps, t_grid)`: Euler, Heun or midpoint; `denoise(x_t, t) -> velocity`."
-    if steps < 1: raise ConfigError(f"sample_steps must be >= 1, got {steps}")
-    if sampler not in ('euler', 'heun', 'midpoint'): raise ConfigError(f"CFM sampler {sampler!r}: expected euler, heun or midpoint")
+    path.validate(SamplerConfig(sampler=sampler, sample_steps=steps, prob_map=prob_map, t_grid=t_grid))
     ts = time_grid(steps, t_grid)
     x = path.start(shape, generator, device, prior)
     nfe, traj, ev, prev = 0, [], _evaluator(denoise, path), None   # prev: the latest p_1 (self-conditioning's input)
@@ -387,7 +438,6 @@ def sample_cfm(denoise: Callable, shape, path: CFMPath, steps: int = 4, sampler:
             x = x + h * v2
         prev = p1
     if prob_map == 'final_eval': p1 = ((x + 1) / 2).clamp(0, 1)       # the ODE end point (= an evaluation at t = 1)
-    elif prob_map != 'last_p1': raise ConfigError(f"prob_map {prob_map!r}: expected 'last_p1' or 'final_eval'")
     if steps in capture: traj.append(_snap(steps, 1.0, x, p1))
     return SampleResult(p1, x, nfe, traj)
 
@@ -400,21 +450,35 @@ def sample_supervised(denoise: Callable, shape, path: SupervisedPath, generator=
 
 def sample(denoise: Callable, shape, flow: FlowConfig, sc: SamplerConfig, generator=None, device=None, capture=(),
            prior=None) -> SampleResult:
-    "Dispatch to the sampler of the flow named by the configs (`prior`: p_prior (B, 1, H, W) of a refinement path, its start)."
+    "Dispatch to the sampler of the flow named by the configs, once the path has validated `sc` (`prior`: p_prior (B, 1, H, W) of a refinement path, its start)."
     path = flow_path(flow)
-    if flow.flow == 'supervised':
-        if sc.sample_steps != 1 or sc.sampler != 'euler':
-            raise ConfigError(f"flow 'supervised' makes one network evaluation: sampler must be 'euler' with sample_steps 1, "
-                              f"got {sc.sampler!r} with {sc.sample_steps}")
-        return sample_supervised(denoise, shape, path, generator, device, capture)
+    path.validate(sc)
+    if isinstance(path, SupervisedPath): return sample_supervised(denoise, shape, path, generator, device, capture)
     if isinstance(path, DFMPath):
-        if sc.sampler == 'midpoint': raise ConfigError("sampler 'midpoint' is CFM-only; DFM has euler and heun")
         return sample_dfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture,
                           sc.jump, sc.temperature, sc.order, sc.t_grid, prior=prior)
-    dfm_only = {k: v for k, v in dict(jump=sc.jump, temperature=sc.temperature, order=sc.order).items()
-                if v != SamplerConfig.__dataclass_fields__[k].default}
-    if dfm_only: raise ConfigError(f"sampler settings {dfm_only} are DFM-only; flow {flow.flow!r} integrates an ODE")
     return sample_cfm(denoise, shape, path, sc.sample_steps, sc.sampler, sc.prob_map, generator, device, capture, sc.t_grid, prior=prior)
+
+# %% ../nbs/10_flow.ipynb #h4s00002
+def sampler_settings(flow: FlowConfig|FlowPath, base: SamplerConfig|None = None, **axes) -> list[SamplerConfig]:
+    """The settings of a grid for a flow: the cartesian product of `axes` (a SamplerConfig field -> its values, in the order
+    given; a value None, or a field not given, is `base`'s), each made by `core.override` (types and ranges checked: a bad
+    value raises), without the combinations the flow cannot use (`FlowPath.validate`) and those whose `knobs` repeat an
+    earlier one's. ConfigError when nothing is left."""
+    path = flow if isinstance(flow, FlowPath) else flow_path(flow)
+    base, names = base or SamplerConfig(), [f.name for f in fields(SamplerConfig)]
+    for k, v in axes.items():
+        if k not in names: raise ConfigError(f"sampler_settings: unknown axis {k!r}; SamplerConfig has {names}")
+    values = [[v] if isinstance(v, str) or not hasattr(v, '__iter__') else list(v) for v in axes.values()]
+    out, seen, why = [], set(), []
+    for combo in itertools.product(*values):
+        sc = override(base, {k: v for k, v in zip(axes, combo) if v is not None})
+        try: path.validate(sc)
+        except ConfigError as e: why.append(str(e)); continue
+        key = tuple(sorted(path.knobs(sc).items()))
+        if key not in seen: seen.add(key); out.append(sc)
+    if not out: raise ConfigError(f"no sampler setting of the grid suits flow {path.name!r}" + (f": {why[0]}" if why else ': an axis is empty'))
+    return out
 
 # %% ../nbs/10_flow.ipynb #c67cd073
 def _err_sums(p: torch.Tensor, m: torch.Tensor, prefix: str = '') -> dict:

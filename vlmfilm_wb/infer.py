@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'MIN_FRAME_SIDE', 'InferConfig', 'window_slices', 'window_pad', 'reflect_pad', 'check_frame_size', 'image_seed',
-           'Segmenter', 'predict_and_score', 'predict_split', 'sampler_diagnostics']
+           'Segmenter', 'score_map', 'predict_and_score', 'predict_split', 'sampler_diagnostics']
 
 # %% ../nbs/11_infer.ipynb #4e2709d5
 @dataclass
@@ -182,16 +182,20 @@ class Segmenter:
 
 
 # %% ../nbs/11_infer.ipynb #55847df3
+def score_map(seg: Segmenter, prob: np.ndarray, img: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, dict]:
+    "(mask, metrics) of a probability map (H, W) of image `img` against `gt`: prob > the threshold, `image_metrics` and the FOV-edge false positives."
+    from vlmfilm_wb.fov import fov_mask, fov_edge_fp
+    pred = prob > seg.infer.threshold
+    return pred, dict(image_metrics(pred, gt), fov_edge_fp=fov_edge_fp(pred, gt, fov_mask(img), seg.infer.fov_band))
+
 def predict_and_score(seg: Segmenter, ds, i: int, capture=()) -> dict:
     "Image `i` of `ds` (a VesselImages): dict(name, index, prob, pred, metrics, nfe_per_window, windows, seconds[, trajectory])."
     item = ds[i]
     t0 = time.perf_counter()
     r = seg.predict(item, ds, capture=capture)
     dt = time.perf_counter() - t0
-    pred = r['prob'] > seg.infer.threshold
-    from vlmfilm_wb.fov import fov_mask, fov_edge_fp
     img, gt = ds.raw(i)
-    metrics = dict(image_metrics(pred, gt), fov_edge_fp=fov_edge_fp(pred, gt, fov_mask(img), seg.infer.fov_band))
+    pred, metrics = score_map(seg, r['prob'], img, gt)
     out = dict(name=item['name'], index=i, prob=r['prob'], pred=pred, metrics=metrics,
                nfe_per_window=r['nfe_per_window'], windows=r['windows'], seconds=dt)
     if capture: out['trajectory'] = r['trajectory']
@@ -213,9 +217,9 @@ def predict_split(seg: Segmenter, ds, progress: bool = False, limit: int|None = 
 @torch.no_grad()
 def sampler_diagnostics(seg: Segmenter, ds, indices, sampler: dict|None = None) -> list[dict]:
     "`flow.step_diagnostics` over the sliding windows of images `indices` of `ds`, pooled by step (`flow.diagnostic_rates`)."
-    from dataclasses import replace
+    from vlmfilm_wb.core import override
     from vlmfilm_wb.flow import step_diagnostics, diagnostic_rates
-    sc = replace(seg.sampler, **{**(sampler or {}), 'samples': 1})
+    sc = override(seg.sampler, {**(sampler or {}), 'samples': 1})      # range-checked
     seg.model.eval(); w, rows = seg.infer.window, []
     for i in indices:
         item = ds[i]; image = item['image'].to(seg.device)[None]

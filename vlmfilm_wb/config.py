@@ -137,7 +137,7 @@ def run_config(preset: str = 'cpu', overrides: dict|None = None, **kw) -> RunCon
     user = {**(overrides or {}), **kw}
     cfg = override(override(RunConfig(), RUN_PRESETS[preset]), user)
     if cfg.flow.flow == 'supervised' and not {k.split('.')[-1] for k in user} & {'sample_steps', 'sampler'}:
-        cfg = replace(cfg, sampler=replace(cfg.sampler, sampler='euler', sample_steps=1))   # one evaluation: nothing to integrate
+        cfg = replace(cfg, sampler=override(cfg.sampler, dict(sampler='euler', sample_steps=1)))   # one evaluation: nothing to integrate
     flow_path(cfg.flow)                                   # refuses a flow/option mix (supervised + self_cond) before anything is made
     if flow_path(cfg.flow).needs_prior:
         if not cfg.flow.prior: raise ConfigError(f"flow {cfg.flow.flow!r} refines a prior: set prior to a trained checkpoint (e.g. a flow 'supervised' model.ckpt)")

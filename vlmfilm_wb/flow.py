@@ -496,10 +496,11 @@ def step_diagnostics(denoise: Callable, mask: torch.Tensor, flow: FlowConfig, sc
     path, m = flow_path(flow), mask.float()
     S, B = sc.sample_steps, m.shape[0]
     r = sample(denoise, m.shape, flow, sc, generator=generator, device=device, capture=tuple(range(S + 1)))
-    on = (lambda x: x > 0.5) if flow.flow == 'dfm' else (lambda x: x > 0)     # a state's pixel value (CFM: the sign of x_t)
+    binary = isinstance(path, DFMPath)                        # DFM and its refiner: binary states on a kappa schedule
+    on = (lambda x: x > 0.5) if binary else (lambda x: x > 0)     # a state's pixel value (CFM: the sign of x_t)
     truth, rows = m > 0.5, []
     for d in r.trajectory:
-        row = dict(step=d['step'], t=d['t'], kappa=float(kappa(torch.tensor(d['t']), flow.kappa)) if flow.flow == 'dfm' else d['t'],
+        row = dict(step=d['step'], t=d['t'], kappa=float(kappa(torch.tensor(d['t']), flow.kappa)) if binary else d['t'],
                    n=float(m.numel()), gt=float(m.sum()), **_err_sums(d['p_1'], m), **{k: math.nan for k in _DIAG_NAN})
         if not path.state_input:                              # supervised: no state, so nothing to be exposed to
             row.update(_err_sums(d['p_1'], m, 'path_')); rows.append(row); continue

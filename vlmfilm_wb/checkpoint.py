@@ -306,10 +306,11 @@ class FirstPass:
         seg, self.run_cfg, self.info = (self.load or segmenter_from_checkpoint)(self.path, device=self.device, store=self.store)
         return seg
 
-    def _predict_prob(self, a: np.ndarray, ph: str) -> tuple[np.ndarray, dict]:
-        "The checkpoint's probability map (H, W) float32 of one uint8 image, and its cost."
+    def _predict_prob(self, a: np.ndarray, ph: str, input_scale: float|None = None) -> tuple[np.ndarray, dict]:
+        "The checkpoint's probability map (H, W) float32 of one uint8 image (at `input_scale`, else its own), and its cost."
         seg = self.segmenter
         item = dict(image=torch.from_numpy(normalise_image(a))[None], index=0, name=f'first-pass-{ph[:32]}')
+        if input_scale is not None: item['input_scale'] = float(input_scale)
         r = seg.predict(item, _OneImage(a))
         return r['prob'], dict(nfe_per_window=int(r['nfe_per_window']), windows=int(r['windows']))
 
@@ -317,22 +318,24 @@ class FirstPass:
         p, cost = self._predict_prob(a, ph)
         return p > self.segmenter.infer.threshold, cost
 
-    def prob(self, a: np.ndarray) -> np.ndarray:
-        "The probability map (H, W) float32 of one uint8 (H, W) image (a refinement flow's prior), memoised and cached like the masks (float16 on disk)."
+    def prob(self, a: np.ndarray, input_scale: float|None = None) -> np.ndarray:
+        """The probability map (H, W) float32 of one uint8 (H, W) image (a refinement flow's prior), memoised and cached like
+        the masks (float16 on disk); `input_scale`: predicted on the image resized by it, as the refiner sees it (cached apart)."""
         a = np.asarray(a); ph = pixel_hash(a)
-        if ('p', ph) in self.memo: return self.memo[('p', ph)]
-        f = self.cache_dir/f'{ph[:40]}_prob.npz' if self.cache_dir is not None else None
+        at = '' if input_scale is None else f'@{float(input_scale):g}'
+        if ('p', ph + at) in self.memo: return self.memo[('p', ph + at)]
+        f = self.cache_dir/f'{ph[:40]}{at}_prob.npz' if self.cache_dir is not None else None
         if f is not None and f.is_file():
             z = np.load(f)
             p = z['prob'].astype(np.float32)
             cost = dict(nfe_per_window=int(z['nfe_per_window']), windows=int(z['windows'])); self.counts['cached'] += 1
         else:
-            p, cost = self._predict_prob(a, ph); self.counts['computed'] += 1
+            p, cost = self._predict_prob(a, ph, input_scale); self.counts['computed'] += 1
             p = p.astype(np.float16).astype(np.float32)           # what the disk cache keeps: a cached and a fresh prior are equal
             if f is not None:
                 buf = io.BytesIO(); np.savez(buf, prob=p.astype(np.float16), **cost); atomic_write_bytes(f, buf.getvalue())
         if len(self.memo) >= self.memo_size: self.memo.clear()
-        self.memo[('p', ph)], self.costs[ph] = p, cost
+        self.memo[('p', ph + at)], self.costs[ph + at] = p, cost
         return p
 
     def mask(self, a: np.ndarray) -> np.ndarray:

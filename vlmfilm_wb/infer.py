@@ -172,10 +172,14 @@ class Segmenter:
         return res
 
     def prior_map(self, item: dict, source, size) -> torch.Tensor:
-        "The prior (1, 1, *size) of a whole image: `prior_fn` of its uint8 pixels (the split's raw image, else the item's), resized like the image."
+        """The prior (1, 1, *size) of a whole image: `prior_fn` of its uint8 pixels (the split's raw image, else the item's),
+        resized like the image. At an input scale other than 1 the prior model predicts the image resized by it too
+        (`prior_fn(raw, input_scale=s)`): it sees the vessels at the width the refiner sees them."""
         from vlmfilm_wb.data import denormalise_image
         raw = source.raw(int(item['index']))[0] if source is not None else denormalise_image(item['image'].reshape(item['image'].shape[-2:]))
-        p = torch.from_numpy(np.asarray(self.prior_fn(raw), np.float32))[None, None].to(self.device)
+        scale = float(item.get('input_scale', self.infer.input_scale))
+        p = self.prior_fn(raw) if scale == 1.0 else self.prior_fn(raw, input_scale=scale)
+        p = torch.from_numpy(np.asarray(p, np.float32))[None, None].to(self.device)
         if tuple(p.shape[-2:]) != tuple(size):
             p = torch.nn.functional.interpolate(p, size=tuple(size), mode='bilinear', align_corners=False).clamp(0, 1)
         return p

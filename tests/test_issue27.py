@@ -394,7 +394,7 @@ def test_predict_takes_first_pass_and_prior(tmp_path, monkeypatch, cli):
     import vlmfilm_wb.predict as P
     seen = {}
     def fake(ckpt, **kw): seen.update(kw); raise ConfigError('stop here')
-    monkeypatch.setattr(P, 'segmenter_from_checkpoint', fake)
+    monkeypatch.setattr(P, 'load_run', fake)
     _png(tmp_path / 'a.png', (20, 20))
     rc, out, err = cli(['predict', tmp_path / 'm.ckpt', tmp_path / 'a.png', '--out', tmp_path / 'o', '--first-pass', 'fp.ckpt',
                          '--prior', 'pr.ckpt', '-q'])

@@ -68,7 +68,7 @@ def interrupted_training(run: Path, *params: str) -> Path:
         t0 = time.time()
         while not (run / 'last.ckpt').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.02)
         assert p.poll() is None, 'training ended before it could be interrupted'
-        p.send_signal(signal.SIGINT); p.wait(120)
+        p.send_signal(signal.SIGINT); p.wait(300)          # a loaded machine stops slowly (120 s ran out beside two trainings)
     finally:
         if p.poll() is None: p.kill()
     assert (run / 'last.ckpt').is_file() and not (run / 'model.ckpt').exists()

@@ -258,6 +258,18 @@ def _arm_precisions(run_dir):
         if (m/'train_summary.json').is_file():
             s = read_json(m/'train_summary.json'); yield s['name'], s.get('train_precision') or old, m
 
+def _arm_identity(o: dict, seeds) -> dict:
+    """An arm's overrides as compared between pooled runs: a prior given as `@ARM` (that arm's model of the same seed) and a
+    prior given as the path of ARM's model of the run's one seed in another grid run (`.../models/<ARM slug>_s<seed>/model.ckpt`)
+    are the same configuration, `prior: '@<ARM slug>'`; any other prior stays as written."""
+    from vlmfilm_wb.runs import _slug
+    o, key = dict(o), 'flow.prior' if 'flow.prior' in o else 'prior'
+    p = o.get(key)
+    if isinstance(p, str) and p.startswith('@'): o[key] = '@' + _slug(p[1:])
+    elif isinstance(p, str) and (m := re.search(r'/models/([^/]+)_s(\d+)/model\.ckpt$', p)) and [int(s) for s in seeds] == [int(m[2])]:
+        o[key] = '@' + m[1]
+    return o
+
 def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dict]:
     "(arm -> seed -> rows, the shared params) of `ablate_stages` runs that differ only in their seeds."
     pooled, first, arm_defs, precs = {}, None, {}, {}
@@ -273,6 +285,7 @@ def pool_runs(run_dirs: Sequence) -> tuple[dict[str, dict[int, list[dict]]], dic
             if p.get(k) != first[1].get(k):
                 raise ConfigError(f"{d}: parameter {k} is {p.get(k)!r}, but {first[0]} has {first[1].get(k)!r} (only seeds and arms may differ)")
         for arm, o in (full.get('arms') or {}).items():     # an arm's label means one configuration in every run
+            o = _arm_identity(o, full.get('seeds') or [])
             if arm_defs.setdefault(arm, (d, o))[1] != o:
                 raise ConfigError(f"{d}: arm {arm!r} is {o!r}, but {arm_defs[arm][0]} has {arm_defs[arm][1]!r}")
         for arm, by_seed in ablation_per_image(d).items():

@@ -4,6 +4,12 @@ from pathlib import Path
 
 import pytest
 
+import signal as _signal
+# A test run started in the background from a script (`tools/test.sh &`) has SIGINT ignored, and every process it starts
+# inherits that: the tests that stop a training with SIGINT then wait for nothing. A handler here is reset to the default
+# in each child at exec, so the children take SIGINT again.
+if _signal.getsignal(_signal.SIGINT) == _signal.SIG_IGN: _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,7 +74,7 @@ def interrupted_training(run: Path, *params: str) -> Path:
         t0 = time.time()
         while not (run / 'last.ckpt').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.02)
         assert p.poll() is None, 'training ended before it could be interrupted'
-        p.send_signal(signal.SIGINT); p.wait(300)          # a loaded machine stops slowly (120 s ran out beside two trainings)
+        p.send_signal(signal.SIGINT); p.wait(300)
     finally:
         if p.poll() is None: p.kill()
     assert (run / 'last.ckpt').is_file() and not (run / 'model.ckpt').exists()

@@ -236,18 +236,23 @@ def _run_params(run_dir) -> dict:
     if not (Path(run_dir)/'params.json').is_file(): raise ConfigError(f"{run_dir}: not a run folder (no params.json)")
     return resolved_run_params(run_dir)
 
-def ablation_per_image(run_dir) -> dict[str, dict[int, list[dict]]]:
-    "arm -> seed -> per-image rows of the finished arms of an `ablate_stages` run folder (checkpoints not needed)."
+def _run_evaluations(run_dir):
+    """(arm, seed, [(folder, summary)] of its evaluations on the run's split, whole and in its trained FiLM mode, read(folder)
+    -> per-image rows up to the run's eval_limit) of each trained model of a grid run folder (`models/<slug>_s<seed>`)."""
     run_dir, params = Path(run_dir), _run_params(run_dir)
-    split, limit, out = params.get('split', 'test'), params.get('eval_limit') or None, {}
+    split, limit = params.get('split', 'test'), params.get('eval_limit') or None
+    read = lambda e: (lambda rows: rows[:limit] if limit else rows)(pd.read_csv(e/'per_image.csv').to_dict('records'))
     for m in sorted((run_dir/'models').glob('*_s*')):
         seed = re.fullmatch(r'.+_s(\d+)', m.name)
         if not seed or not (m/'train_summary.json').is_file(): continue              # still training (or never started)
-        evs = sorted((e for e in m.glob('eval_*') if (e/'summary.json').is_file() and _default_eval(read_json(e/'summary.json'), split)),
-                     key=lambda e: len(e.name))                                   # the default evaluation: no extra name parts
-        if not evs: continue
-        rows = pd.read_csv(evs[0]/'per_image.csv').to_dict('records')
-        out.setdefault(read_json(m/'train_summary.json')['name'], {})[int(seed[1])] = rows[:limit] if limit else rows
+        evs = [(e, s) for e in sorted(m.glob('eval_*')) if (e/'summary.json').is_file() and _default_eval(s := read_json(e/'summary.json'), split)]
+        yield read_json(m/'train_summary.json')['name'], int(seed[1]), evs, read
+
+def ablation_per_image(run_dir) -> dict[str, dict[int, list[dict]]]:
+    "arm -> seed -> per-image rows of the finished arms of an `ablate_stages` run folder (checkpoints not needed)."
+    out = {}
+    for arm, seed, evs, read in _run_evaluations(run_dir):
+        if evs: out.setdefault(arm, {})[seed] = read(min(evs, key=lambda es: len(es[0].name))[0])   # the default: no extra name parts
     return out
 
 def _arm_precisions(run_dir):
@@ -313,20 +318,15 @@ def settings_per_image(run_dir, spec: str) -> tuple[str, dict[int, list[dict]]]:
     `vlmfilm-wb eval CKPT --steps 2 --jump argmax` wrote beside each seed's model, so a sampler setting is compared
     across seeds and images like an arm. The label is the spec with a space before the `@`."""
     arm, at, kv = spec.partition('@')
-    try: want = {SETTING_FIELDS[k.strip()]: v.strip() for k, v in (x.split('=', 1) for x in kv.split(','))}
-    except (KeyError, ValueError): raise ConfigError(f"--at {spec!r}: expected ARM@FIELD=VALUE[,FIELD=VALUE...] with FIELD among {sorted(SETTING_FIELDS)}") from None
-    if not at or not arm.strip(): raise ConfigError(f"--at {spec!r}: expected ARM@FIELD=VALUE[,FIELD=VALUE...] with FIELD among {sorted(SETTING_FIELDS)}")
-    run_dir, params = Path(run_dir), _run_params(run_dir)
-    split, limit, out = params.get('split', 'test'), params.get('eval_limit') or None, {}
-    for m in sorted((run_dir/'models').glob('*_s*')):
-        seed = re.fullmatch(r'.+_s(\d+)', m.name)
-        if not seed or not (m/'train_summary.json').is_file() or read_json(m/'train_summary.json')['name'] != arm.strip(): continue
-        evs = [e for e in sorted(m.glob('eval_*')) if (e/'summary.json').is_file()
-               and _default_eval(s := read_json(e/'summary.json'), split) and all(str(s.get(k)) == v for k, v in want.items())]
-        if len(evs) > 1: raise ConfigError(f"--at {spec!r}: {len(evs)} evaluations of {m} match ({', '.join(e.name for e in evs)}); name more fields")
-        if evs:
-            rows = pd.read_csv(evs[0]/'per_image.csv').to_dict('records')
-            out[int(seed[1])] = rows[:limit] if limit else rows
+    kvs = [x.split('=', 1) for x in kv.split(',')] if at and arm.strip() else [[]]
+    if not all(len(p) == 2 and p[0].strip() in SETTING_FIELDS for p in kvs):
+        raise ConfigError(f"--at {spec!r}: expected ARM@FIELD=VALUE[,FIELD=VALUE...] with FIELD among {sorted(SETTING_FIELDS)}")
+    want = {SETTING_FIELDS[k.strip()]: v.strip() for k, v in kvs}
+    out = {}
+    for name, seed, evs, read in _run_evaluations(run_dir):
+        evs = [e for e, s in evs if name == arm.strip() and all(str(s.get(k)) == v for k, v in want.items())]
+        if len(evs) > 1: raise ConfigError(f"--at {spec!r}: {len(evs)} evaluations of {evs[0].parent} match ({', '.join(e.name for e in evs)}); name more fields")
+        if evs: out[seed] = read(evs[0])
     return f"{arm.strip()} @{kv}", out
 
 def compare_runs(run_dirs: Sequence, pairs: Sequence = (), at: Sequence[str] = ()) -> tuple[str, dict]:
@@ -339,7 +339,7 @@ def compare_runs(run_dirs: Sequence, pairs: Sequence = (), at: Sequence[str] = (
             for s, rows in by_seed.items():
                 if s in pooled.get(label, {}): raise ConfigError(f"{d}: {label!r} seed {s} is in two of the runs")
                 pooled.setdefault(label, {})[s] = rows
-        if not pooled.get(f"{spec.partition('@')[0].strip()} @{spec.partition('@')[2]}"):
+        if not pooled.get(label):
             raise ConfigError(f"--at {spec!r}: no evaluation of that arm with those settings in {', '.join(map(str, run_dirs))}")
     if not pooled: raise ConfigError(f"{', '.join(map(str, run_dirs))}: no finished arm (a train_summary.json and a default evaluation) yet")
     pairs = [tuple(p) for p in pairs] or [tuple(c) for c in params.get('comparisons') or []]

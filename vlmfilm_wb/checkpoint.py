@@ -214,8 +214,8 @@ class TrainedRun:
     """A trained checkpoint read once, as working parts: `cfg` (the stored config with this evaluation's sampler, infer,
     first-pass and table overrides), `trained_cfg` (as stored), `net`, `conditioner`, `service`, `segmenter`, `info`
     (film modes, step, gating, prior) and `split(name)`. Leaving it as a context manager closes the profile service."""
-    def __init__(self, path: Path, ck: dict, trained_cfg: RunConfig, cfg: RunConfig, segmenter: Segmenter, info: dict):
-        self.path, self.ck, self.trained_cfg, self.cfg, self.segmenter, self.info = path, ck, trained_cfg, cfg, segmenter, info
+    def __init__(self, path: Path, trained_cfg: RunConfig, cfg: RunConfig, segmenter: Segmenter, info: dict):
+        self.path, self.trained_cfg, self.cfg, self.segmenter, self.info = path, trained_cfg, cfg, segmenter, info
     net = property(lambda self: self.segmenter.model)
     conditioner = property(lambda self: self.segmenter.conditioner)
     service = property(lambda self: self.info['service'])
@@ -271,7 +271,7 @@ def load_run(path: str|Path, device=None, store: str|Path|None = None, film_mode
         raise
     seg = Segmenter(net, cond, cfg.flow, cfg.sampler, cfg.infer, scope=cfg.profile.profile_scope, extras_fn=extras_fn, device=device,
                     prior_fn=fp.prob if fp is not None else None)
-    return TrainedRun(path, ck, trained_cfg, cfg, seg, dict(film_mode=mode, trained_film_mode=trained, global_step=sec.get('global_step'),
+    return TrainedRun(path, trained_cfg, cfg, seg, dict(film_mode=mode, trained_film_mode=trained, global_step=sec.get('global_step'),
                       last_val=sec.get('last_val'), service=svc, gated_stages=stages, opt_steps=int(net.opt_steps), prior=fp))
 
 def segmenter_from_checkpoint(path: str|Path, **kw) -> tuple[Segmenter, RunConfig, dict]:

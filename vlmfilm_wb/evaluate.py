@@ -161,7 +161,6 @@ def evaluate(ckpt: str|Path, dataset: str|None = None, split: str = 'test', out_
                 if 'uncertainty' in r:                     # K > 1 samples: variance across them; 0.25, the largest possible, is 255
                     atomic_write_bytes(out/'uncertainty'/f"{r['name']}.png", _png(np.round(np.clip(r['uncertainty'] / 0.25, 0, 1) * 255).astype(np.uint8)))
         if swap: swap_res = _swap_evaluations(seg, ds, rows, donors, limit, progress, out, swap_seed)
-        run.close()
         atomic_write_text(out/'per_image.csv', metrics_frame(rows).to_csv(index=False))
         summary = _summary(ckpt, dataset, split, rows, cfg, info, t0, sampler, infer, limit, junction_source)
         if swap: summary.update(film_mode='swap', swap=swap_res)

@@ -283,7 +283,6 @@ def predict(ckpt: str|Path, inputs, out: str|Path, frames: str|int = 'all', devi
             field = fov_mask(img)                                  # no reference here: vessel pixels at the field's edge
             rows.append(dict(frame_row(r, fr.info[r['index']]), **{f'meta.{k}': v for k, v in meta_values.get(r['name'], {}).items()}, input_scale=None if fr.scales is None else round(fr.scales[r['index']], 4), fov_fraction=round(float(field.mean()), 4),
                              fov_edge_px=int((r['pred'] & edge_band(field, seg.infer.fov_band)).sum())))
-        run.close()
         buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
         atomic_write_text(out/'predictions.csv', buf.getvalue())
         summary = dict(checkpoint=str(ckpt), inputs=[str(x) for x in ([inputs] if isinstance(inputs, (str, Path)) else inputs)],

@@ -266,9 +266,12 @@ def _arm_precisions(run_dir):
 def _arm_identity(o: dict, seeds) -> dict:
     """An arm's overrides as compared between pooled runs: a prior given as `@ARM` (that arm's model of the same seed) and a
     prior given as the path of ARM's model of the run's one seed in another grid run (`.../models/<ARM slug>_s<seed>/model.ckpt`)
-    are the same configuration, `prior: '@<ARM slug>'`; any other prior stays as written."""
+    are the same configuration, `prior: '@<ARM slug>'`; any other prior stays as written. The arm's `precision` is left
+    out: what decides is the precision each model was trained in, which `pool_runs` checks per arm (`_arm_precisions`),
+    so a seed trained with an explicit `precision: 32-true` pools with seeds that got 32-true by default, and no other."""
     from vlmfilm_wb.runs import _slug
-    o, key = dict(o), 'flow.prior' if 'flow.prior' in o else 'prior'
+    o = {k: v for k, v in o.items() if k not in ('precision', 'train.precision')}
+    key = 'flow.prior' if 'flow.prior' in o else 'prior'
     p = o.get(key)
     if isinstance(p, str) and p.startswith('@'): o[key] = '@' + _slug(p[1:])
     elif isinstance(p, str) and (m := re.search(r'/models/([^/]+)_s(\d+)/model\.ckpt$', p)) and [int(s) for s in seeds] == [int(m[2])]:

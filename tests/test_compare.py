@@ -55,3 +55,22 @@ def test_slim_copy_keeps_what_compare_reads_and_drops_checkpoints(tmp_path, caps
     assert cli_main(['compare', str(tmp_path/'slim'), '--out', str(tmp_path/'slim.json')]) == 0
     full, slim = (json.loads((tmp_path/f).read_text()) for f in ('full.json', 'slim.json'))
     assert full['arms'] == slim['arms'] and full['comparisons'] == slim['comparisons'] and slim['seeds']['b'] == [0, 1]
+
+
+def test_evals_minus_compares_two_sets_of_evaluation_folders(tmp_path, capsys):
+    "`evals A... --minus B...`: the table of all, then A − B pooled over A's and B's seeds; a foreign image set is one line, exit 2."
+    def ev(name, shift, seed, names=None):
+        d = tmp_path/name
+        write_json(d/'summary.json', dict(flow='supervised', sample_steps=1, nfe_per_window=1, n_images=20,
+                                          metrics={m: dict(mean=0.6, lo=0.5, hi=0.7) for m in ('dice', 'cldice', 'betti0_error', 'betti1_error')}))
+        v = 0.6 + np.random.default_rng(seed).normal(0, 0.01, 20) + shift
+        pd.DataFrame(dict(name=names or [f'i{i}' for i in range(20)], dice=v, cldice=v, centerline_coverage=v,
+                          betti0_error=np.full(20, 3.0 - 10 * shift))).to_csv(d/'per_image.csv', index=False)
+        return str(d)
+    A, B = [ev('a0', 0.1, 0), ev('a1', 0.1, 1)], [ev('b0', 0.0, 2), ev('b1', 0.0, 3)]
+    assert cli_main(['evals', *A, '--minus', *B]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [l.split()[0] for l in out[2:6]] == ['a0', 'a1', 'b0', 'b1']
+    assert out[-1].startswith('a0 (+1) − b0 (+1) (2 vs 2 seeds): dice +0.1') and 'betti0_error -1.0000 [-1.0000, -1.0000] better' in out[-1]
+    assert cli_main(['evals', *A, '--minus', ev('c0', 0.0, 4, names=[f'j{i}' for i in range(20)])]) == 2
+    assert 'evaluated on different images' in capsys.readouterr().err

@@ -14,7 +14,7 @@ root = Path(__file__).resolve().parent.parent
 
 def results_block(spec: str) -> str:
     """The fenced output of a `#| results:` directive, computed from the committed results by the function the CLI prints
-    with: `compare RUN ... [--pair A:B]` (`analysis.compare_runs`), `evals DIR ...` (`analysis.eval_table`), `audit DIR`
+    with: `compare RUN ... [--pair A:B]` (`analysis.compare_runs`), `evals DIR ... [--minus DIR ...]` (`analysis.eval_table`, and `analysis.eval_difference`), `audit DIR`
     (`audit.format_audit` of DIR/audit.json, what `profiles audit` printed), `cross RUN ...` (`cross.cross_markdown` of
     RUN/cross_table.csv, what the cross_dataset template printed) and `file PATH ...` (a committed markdown table, e.g. the
     frontier.md that `bench/run.py --only frontier` wrote, included as it is)."""
@@ -22,21 +22,24 @@ def results_block(spec: str) -> str:
     if not args or args[0] not in ('compare', 'evals', 'audit', 'cross', 'file'):
         sys.exit(f"README results directive {spec!r}: expected 'compare RUN ... [--pair A:B]', 'evals DIR ...', 'audit DIR', "
                  "'cross RUN ...' or 'file PATH ...'")
-    runs, pairs, at, rest = [], [], [], args[1:]
+    runs, pairs, at, rest, minus = [], [], [], args[1:], []
+    into = runs
     while rest:
         a = rest.pop(0)
         if a == '--pair': pairs.append(tuple(rest.pop(0).split(':', 1)))
         elif a == '--at': at.append(rest.pop(0))
+        elif a == '--minus' and args[0] == 'evals': into = minus          # evals A ... --minus B ...: and A − B
         else:
             hits = sorted(glob.glob(str(root/a)))
             if not hits: sys.exit(f"README results directive: {a} matches no committed result")
-            runs += [str(Path(h).relative_to(root)) for h in hits]
+            into += [str(Path(h).relative_to(root)) for h in hits]
     if args[0] == 'compare':
         from vlmfilm_wb.analysis import compare_runs
         text, _ = compare_runs([root/r for r in runs], pairs, at)
     elif args[0] == 'evals':
-        from vlmfilm_wb.analysis import eval_table
-        text = eval_table([root/r for r in runs])
+        from vlmfilm_wb.analysis import eval_table, eval_difference
+        text = eval_table([root/r for r in runs + minus])
+        if minus: text += '\n' + eval_difference([root/r for r in runs], [root/r for r in minus])
     elif args[0] == 'cross':
         import csv
         from vlmfilm_wb.cross import cross_markdown

@@ -27,10 +27,11 @@ from .checkpoint import load_run
 
 
 # %% auto #0
-__all__ = ['GRID_METRICS', 'TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'SETTING_FIELDS', 'binary_entropy', 'trajectory_stats',
-           'sampler_grid', 'choose_steps', 'ablation_table', 'plot_ablation', 'verdict', 'hierarchical_bootstrap',
-           'seed_table', 'format_comparisons', 'ablation_per_image', 'pool_runs', 'format_seed_table',
-           'settings_per_image', 'compare_runs', 'eval_table', 'arm_dir', 'resolve_arm', 'checkpoint_film_sensitivity']
+__all__ = ['GRID_METRICS', 'TABLE_METRICS', 'SEED_TABLE_COLUMNS', 'SETTING_FIELDS', 'DIFF_METRICS', 'binary_entropy',
+           'trajectory_stats', 'sampler_grid', 'choose_steps', 'ablation_table', 'plot_ablation', 'verdict',
+           'hierarchical_bootstrap', 'seed_table', 'format_comparisons', 'ablation_per_image', 'pool_runs',
+           'format_seed_table', 'settings_per_image', 'compare_runs', 'eval_table', 'eval_difference', 'arm_dir',
+           'resolve_arm', 'checkpoint_film_sensitivity']
 
 # %% ../nbs/16_analysis.ipynb #b55f28ec
 def binary_entropy(p: np.ndarray) -> float:
@@ -374,6 +375,33 @@ def eval_table(eval_dirs: Sequence) -> str:
             rows[-1].update(swap_k=s['swap']['k'], own_minus_swapped=f"{w['diff']:+.4f} [{w['lo']:+.4f}, {w['hi']:+.4f}]",
                             own_wins=f"{100 * w['own_wins']:.0f} %", p_bh=f"{w['p_bh']:.2g}")
     return format_table(rows)
+
+# %% ../nbs/16_analysis.ipynb #205129ab
+DIFF_METRICS = ('dice', 'cldice', 'centerline_coverage', 'betti0_error')
+
+def _eval_label(d) -> str:
+    return f'{Path(d).parent.name}/{Path(d).name}' if (Path(d).parent/'train_summary.json').is_file() else Path(d).name
+
+def eval_difference(a_dirs: Sequence, b_dirs: Sequence, metrics: Sequence[str] = DIFF_METRICS, n_boot: int = 4000) -> str:
+    """One line, `A − B (k vs m seeds): metric diff [lo, hi] verdict; ...`: evaluation folders `a_dirs` (one per seed of
+    arm A) against `b_dirs` (arm B) on the same images (matched by name; a missing image or metric is an error)."""
+    def rows(dirs):
+        out = {}
+        for k, d in enumerate(dirs):
+            f = Path(d)/'per_image.csv'
+            if not f.is_file(): raise ConfigError(f"{d}: not an evaluation folder (no per_image.csv)")
+            df = pd.read_csv(f)
+            if missing := [m for m in metrics if m not in df.columns]: raise ConfigError(f"{f}: no column {missing[0]!r} (metrics: {list(metrics)})")
+            out[k] = df.sort_values('name').to_dict('records')
+        return out
+    if not a_dirs or not b_dirs: raise ConfigError("eval_difference: evaluation folders needed on both sides (A ... --minus B ...)")
+    A, B = rows(a_dirs), rows(b_dirs)
+    name = lambda dirs: _eval_label(dirs[0]) + (f' (+{len(dirs) - 1})' if len(dirs) > 1 else '')
+    a, b = name(a_dirs), name(b_dirs)
+    if a == b: a, b = f'A: {a}', f'B: {b}'
+    try: _, comps = seed_table({a: A, b: B}, [(a, b)], metrics, n_boot)
+    except ConfigError: raise ConfigError(f"{a} and {b}: evaluated on different images (same names expected)") from None
+    return format_comparisons(comps, metrics)[0]
 
 # %% ../nbs/16_analysis.ipynb #1a69c307
 def arm_dir(models, label: str, seed: int) -> Path:

@@ -185,9 +185,10 @@ def _compare(a):
     if a.out: write_json(a.out, data); print(f"written: {a.out}")
 
 def _evals(a):
-    "Evaluation folders side by side (`analysis.eval_table`, as README renders it)."
-    from vlmfilm_wb.analysis import eval_table
-    print(eval_table(a.evals))
+    "Evaluation folders side by side (`analysis.eval_table`, as README renders it); with `--minus B ...` the folders A − B (`analysis.eval_difference`)."
+    from vlmfilm_wb.analysis import eval_table, eval_difference
+    print(eval_table(a.evals + (a.minus or [])))
+    if a.minus: print(eval_difference(a.evals, a.minus))
 
 # %% ../nbs/90_cli.ipynb #0d5a4373
 def _error_line(err: dict) -> str:
@@ -443,7 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "folders beside each seed's model), as the arm 'dfm refine @steps=2,jump=argmax'")
     x.add_argument('--out', default=None, help='also write the table as JSON'); x.set_defaults(fn=_compare)
     x = sub.add_parser('evals', help='evaluation folders side by side: settings, NFE, Dice with CI, clDice, Betti errors, ECE')
-    x.add_argument('evals', nargs='+', help='evaluation folders (summary.json)'); x.set_defaults(fn=_evals)
+    x.add_argument('evals', nargs='+', help='evaluation folders (summary.json)')
+    x.add_argument('--minus', nargs='+', default=None, metavar='B', help="and A − B, with CIs across seeds and images: the evaluations "
+                   "before --minus (one per seed of A) against these (one per seed of B), e.g. a refiner's and its prior's on other frames")
+    x.set_defaults(fn=_evals)
 
     x = sub.add_parser('predict', help='segment frames without masks (folders, globs, PNG/TIFF/JPEG, DICOM cine): PNGs + CSV')
     x.add_argument('checkpoint'); x.add_argument('inputs', nargs='+', help='files, folders or glob patterns')

@@ -306,7 +306,8 @@ class PatchDataset(torch.utils.data.Dataset):
     def __init__(self, images: VesselImages, n_samples: int, patch_size: int = 256, pos_fraction: float = 0.5,
                  flip: bool = True, rot90: bool = True, rotate_deg: float = 10.0, seed: int = 0, stream: int = 0,
                  scale_aug: tuple[float, float]|None = None, field_aug: float = 0.0,
-                 priors: list[np.ndarray]|None = None):      # per image a prior probability map (H, W), cropped with each patch (item 'prior')
+                 priors: list[np.ndarray]|None = None):      # per image a prior probability map (H, W), cropped with each patch (item 'prior');
+                                                             # with field_aug zeroed outside a drawn field like the mask (inside, as computed)
         if not 0 <= pos_fraction <= 1: raise DataError(f"pos_fraction={pos_fraction} must lie in [0, 1]")
         if not 0 <= field_aug <= 1: raise ConfigError(f"field_aug {field_aug}: expected a probability in [0, 1] (e.g. 0.5) or 0 (off)")
         self.field_aug = float(field_aug)
@@ -322,8 +323,6 @@ class PatchDataset(torch.utils.data.Dataset):
             if len(priors) != len(images): raise DataError(f"{len(priors)} priors for the {len(images)} images of {images.split}")
             bad = [images.names[k] for k, (p, m) in enumerate(zip(priors, images.masks)) if np.shape(p) != m.shape]
             if bad: raise DataError(f"priors of {bad[:3]} do not have their image's shape")
-            if self.field_aug > 0: raise ConfigError("field_aug > 0 with a checkpoint prior: the prior was computed on the image "
-                                                     "without the field; use flow.prior_train 'degraded' or field_aug 0")
         self.priors = priors
 
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
@@ -353,7 +352,9 @@ class PatchDataset(torch.utils.data.Dataset):
         out = dict(image=torch.from_numpy(normalise_image(pi))[None], mask=torch.from_numpy(pm.astype(np.float32))[None],
                    name=self.images.names[k], index=k, center=torch.tensor([cy, cx]))
         if twin is not None:
-            pp, _ = augment_patch(np.asarray(self.priors[k], np.float32), m, cy, cx, c, twin, self.flip, self.rot90, self.rotate_deg)
+            pk = np.asarray(self.priors[k], np.float32)
+            if self.field_aug > 0 and fld is not None: pk = np.where(fld, pk, np.float32(0))   # nothing predicted behind a shutter
+            pp, _ = augment_patch(pk, m, cy, cx, c, twin, self.flip, self.rot90, self.rotate_deg)
             pp, _ = resize_patch(pp, pm, self.P)
             out['prior'] = torch.from_numpy(np.clip(pp, 0, 1).astype(np.float32))[None]
         if self.scale_aug is not None: out['scale'] = self.P / c       # the factor applied (P / crop side)

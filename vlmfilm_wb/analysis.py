@@ -356,6 +356,12 @@ def compare_runs(run_dirs: Sequence, pairs: Sequence = (), at: Sequence[str] = (
                       arms=arms, comparisons=comps)
 
 # %% ../nbs/16_analysis.ipynb #5ac854f3
+def _eval_label(d) -> str:
+    "An evaluation folder's name, with its model's when it lies beside one (and the run's when that model is a template's one `model`)."
+    d = Path(d)
+    if not (d.parent/'train_summary.json').is_file(): return d.name
+    return '/'.join(([d.parent.parent.name] if d.parent.name == 'model' else []) + [d.parent.name, d.name])
+
 def eval_table(eval_dirs: Sequence) -> str:
     "One row per evaluation folder (its summary.json): settings, NFE per window (+ the prior's), Dice with its 95 % CI, clDice, Betti errors, ECE (and a swap test's Dice difference, share of images won, BH-adjusted p)."
     from vlmfilm_wb.data import format_table
@@ -364,8 +370,7 @@ def eval_table(eval_dirs: Sequence) -> str:
         f = Path(d)/'summary.json'
         if not f.is_file(): raise ConfigError(f"{d}: not an evaluation folder (no summary.json)")
         s = read_json(f); m = s['metrics']
-        label = f'{Path(d).parent.name}/{Path(d).name}' if (Path(d).parent/'train_summary.json').is_file() else Path(d).name   # a model's evaluation: named with its model
-        rows.append(dict(evaluation=label, flow=s['flow'], steps=s['sample_steps'], jump=s.get('jump', ''), samples=s.get('samples', 1),
+        rows.append(dict(evaluation=_eval_label(d), flow=s['flow'], steps=s['sample_steps'], jump=s.get('jump', ''), samples=s.get('samples', 1),
                          nfe=s['nfe_per_window'], prior_nfe=(s.get('prior') or {}).get('nfe_per_window', 0), n=s['n_images'],
                          dice=f"{m['dice']['mean']:.4f} [{m['dice']['lo']:.4f}, {m['dice']['hi']:.4f}]", cldice=round(m['cldice']['mean'], 4),
                          betti0_error=round(m['betti0_error']['mean'], 2), betti1_error=round(m['betti1_error']['mean'], 2),
@@ -379,8 +384,6 @@ def eval_table(eval_dirs: Sequence) -> str:
 # %% ../nbs/16_analysis.ipynb #205129ab
 DIFF_METRICS = ('dice', 'cldice', 'centerline_coverage', 'betti0_error')
 
-def _eval_label(d) -> str:
-    return f'{Path(d).parent.name}/{Path(d).name}' if (Path(d).parent/'train_summary.json').is_file() else Path(d).name
 
 def eval_difference(a_dirs: Sequence, b_dirs: Sequence, metrics: Sequence[str] = DIFF_METRICS, n_boot: int = 4000) -> str:
     """One line, `A − B (k vs m seeds): metric diff [lo, hi] verdict; ...`: evaluation folders `a_dirs` (one per seed of

@@ -336,7 +336,7 @@ class PatchDataset(torch.utils.data.Dataset):
         k = int(rng.integers(len(self.images)))
         img, m = self.images.raw(k)
         H, W = m.shape
-        vi = self._vessel_idx[k]
+        vi, fld = self._vessel_idx[k], None
         if self.field_aug > 0:                                          # field_aug: on the whole image, from its own stream
             img, m, fld = self.exposed_field(i, img, m)
             if fld is not None: vi = vi[fld.ravel()[vi]]                 # vessel-centred crops on vessels still visible
@@ -353,7 +353,7 @@ class PatchDataset(torch.utils.data.Dataset):
                    name=self.images.names[k], index=k, center=torch.tensor([cy, cx]))
         if twin is not None:
             pk = np.asarray(self.priors[k], np.float32)
-            if self.field_aug > 0 and fld is not None: pk = np.where(fld, pk, np.float32(0))   # nothing predicted behind a shutter
+            if fld is not None: pk = np.where(fld, pk, np.float32(0))   # nothing predicted behind a shutter
             pp, _ = augment_patch(pk, m, cy, cx, c, twin, self.flip, self.rot90, self.rotate_deg)
             pp, _ = resize_patch(pp, pm, self.P)
             out['prior'] = torch.from_numpy(np.clip(pp, 0, 1).astype(np.float32))[None]
